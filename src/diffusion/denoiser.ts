@@ -8,14 +8,14 @@ import type * as tf from '@tensorflow/tfjs';
  * Conditioning for one batch: a token sequence for cross-attention and/or a pooled vector.
  * Batch sizes must match the model input's batch.
  */
-export interface Conditioning {
+export type Conditioning = {
   /** Token embeddings `[B, L, D]` for cross-attention. */
   tokens?: tf.Tensor;
   /** Optional key mask `[B, L]` (1 = keep, 0 = pad). */
   tokenMask?: tf.Tensor;
   /** Pooled conditioning vector `[B, D]`. */
   pooled?: tf.Tensor;
-}
+};
 
 /** JSON-serialisable model configuration; `kind` names the model class. */
 export interface DenoiserConfig {

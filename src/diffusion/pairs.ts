@@ -38,7 +38,7 @@ export interface PairBatchOptions {
 }
 
 /** A batch of 2B: chosen samples first (rows 0..B-1), then rejected (rows B..2B-1). */
-export interface PairBatch {
+export type PairBatch = {
   /** Noised inputs `[2B, ...]`. */
   xt: tf.Tensor;
   /** Regression targets for the schedule's prediction type `[2B, ...]`. */
@@ -51,7 +51,7 @@ export interface PairBatch {
   noise: tf.Tensor;
   /** Conditioning `[2B, ...]` per field (chosen then rejected); undefined without conditioning. */
   cond?: Conditioning;
-}
+};
 
 /**
  * Noise a batch of preference pairs at one timestep per pair.

@@ -19,12 +19,12 @@ export interface StepOptions {
 }
 
 /** The result of one reverse step; the caller owns both tensors. */
-export interface StepOutput {
+export type StepOutput = {
   /** x_{t−1}, `[B, ...]`. */
   prevSample: tf.Tensor;
   /** x̂0 predicted at this step, `[B, ...]`. */
   predOriginalSample: tf.Tensor;
-}
+};
 
 /** A reverse-process sampler over a {@link NoiseSchedule}. */
 export interface Scheduler {

@@ -223,7 +223,7 @@ describe('DDIMScheduler', () => {
         x.dispose();
         x = out;
       }
-      const v = x.dataSync();
+      const v = Array.from(x.dataSync());
       expectClose(v, c.final_sample, 1e-5, 1e-5, JSON.stringify(c.config));
       const sumAbs = v.reduce((a, b) => a + Math.abs(b), 0);
       expect(sumAbs).toBeCloseTo(c.result_sum_abs, 2);
