@@ -1,2 +1,6 @@
 export * from './random.js';
 export * from './shape.js';
+export { initEngine, getEngineInfo } from './engine.js';
+export type { EngineOptions, EngineInfo, EngineBackend, EngineBackendRequest } from './engine.js';
+export { registerWasmKernels, WASM_GRADIENT_KERNELS } from './kernels/register.js';
+export type { WasmGradientKernel } from './kernels/register.js';

@@ -1,0 +1,49 @@
+/**
+ * Registers prefkit's gradient kernels on the wasm backend (idempotent).
+ * @module
+ */
+import * as tf from '@tensorflow/tfjs';
+import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from './conv2d-backprop.js';
+import { makeDepthwiseConv2dNativeBackpropFilter, makeDepthwiseConv2dNativeBackpropInput } from './depthwise-backprop.js';
+import { makeUnsortedSegmentSum } from './unsorted-segment-sum.js';
+
+/** The kernel names {@link registerWasmKernels} installs for the wasm backend. */
+export const WASM_GRADIENT_KERNELS = [
+  'Conv2DBackpropFilter',
+  'Conv2DBackpropInput',
+  'DepthwiseConv2dNativeBackpropFilter',
+  'DepthwiseConv2dNativeBackpropInput',
+  'UnsortedSegmentSum',
+] as const;
+
+/** One of {@link WASM_GRADIENT_KERNELS}. */
+export type WasmGradientKernel = (typeof WASM_GRADIENT_KERNELS)[number];
+
+const MARK = Symbol.for('prefkit.kernel');
+
+function install(kernelName: string, kernelFunc: (args: never) => tf.TensorInfo): void {
+  const existing = tf.getKernel(kernelName, 'wasm') as (tf.KernelConfig & { [MARK]?: true }) | undefined;
+  if (existing && existing[MARK]) return;
+  if (existing) tf.unregisterKernel(kernelName, 'wasm');
+  const cfg = { kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc, [MARK]: true as const };
+  tf.registerKernel(cfg);
+}
+
+/**
+ * Install, for the `wasm` backend, the gradient kernels tfjs-backend-wasm 4.22 lacks
+ * (`Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropFilter`,
+ * `DepthwiseConv2dNativeBackpropInput`, `UnsortedSegmentSum`) and a fast
+ * `Conv2DBackpropInput` (one XNNPACK conv instead of the stock scalar loop). Each is built from
+ * existing wasm kernels. Safe to call repeatedly; {@link initEngine} calls it.
+ *
+ * Requires `@tensorflow/tfjs-backend-wasm` to have been imported (its kernels are looked up).
+ * @returns the kernel names now provided by prefkit.
+ */
+export function registerWasmKernels(): readonly WasmGradientKernel[] {
+  install('Conv2DBackpropFilter', makeConv2DBackpropFilter('wasm'));
+  install('Conv2DBackpropInput', makeConv2DBackpropInput('wasm'));
+  install('DepthwiseConv2dNativeBackpropFilter', makeDepthwiseConv2dNativeBackpropFilter('wasm'));
+  install('DepthwiseConv2dNativeBackpropInput', makeDepthwiseConv2dNativeBackpropInput('wasm'));
+  install('UnsortedSegmentSum', makeUnsortedSegmentSum('wasm'));
+  return WASM_GRADIENT_KERNELS;
+}

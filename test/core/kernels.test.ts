@@ -1,0 +1,247 @@
+/**
+ * prefkit's wasm gradient kernels against the tfjs cpu backend's own kernels, on random
+ * inputs: relative L2 error < 1e-4 over strides, paddings, dilations and batch sizes.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initEngine } from '../../src/core/engine.js';
+import { createRng } from '../../src/core/random.js';
+import { expectNoLeakedTensors } from '../helpers/memory.js';
+
+type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+type Inputs = Record<string, { values: Float32Array | Int32Array; shape: number[]; dtype?: 'float32' | 'int32' }>;
+
+const rng = createRng('kernels-test');
+
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+function randn(shape: number[]): { values: Float32Array; shape: number[] } {
+  return { values: rng.normalArray(shape.reduce((x, y) => x * y, 1)), shape };
+}
+
+/** Run kernel `name` on `backend` with fresh tensors; returns values and shape. */
+async function runOn(backend: 'cpu' | 'wasm', name: string, inputs: Inputs, attrs: tf.NamedAttrMap) {
+  await tf.setBackend(backend);
+  const ts: Record<string, tf.Tensor> = {};
+  for (const [k, v] of Object.entries(inputs)) ts[k] = tf.tensor(v.values, v.shape, v.dtype ?? 'float32');
+  const out = tf.engine().runKernel(name, ts as unknown as tf.NamedTensorMap, attrs) as tf.Tensor;
+  const res = { values: out.dataSync().slice(), shape: out.shape };
+  tf.dispose([out, ...Object.values(ts)]);
+  return res;
+}
+
+async function compare(name: string, inputs: Inputs, attrs: tf.NamedAttrMap): Promise<number> {
+  const cpu = await runOn('cpu', name, inputs, attrs);
+  const wasm = await runOn('wasm', name, inputs, attrs);
+  expect(wasm.shape).toEqual(cpu.shape);
+  return relErr(wasm.values, cpu.values);
+}
+
+function outShape(x: number[], f: number[], strides: number, pad: Pad, dil = 1, depthwise = false): number[] {
+  const info = tf.backend_util.computeConv2DInfo(
+    x as [number, number, number, number],
+    f as [number, number, number, number],
+    strides,
+    dil,
+    pad,
+    undefined,
+    depthwise,
+  );
+  return info.outShape;
+}
+
+beforeAll(async () => {
+  const info = await initEngine({ backend: 'wasm', threads: 1 });
+  expect(info.kernels).toContain('Conv2DBackpropFilter');
+});
+
+const EXPLICIT: Pad = [[0, 0], [1, 2], [0, 1], [0, 0]];
+const CONV_CASES: Array<{ B: number; H: number; W: number; Ci: number; Co: number; K: number; s: number; pad: Pad }> = [];
+for (const B of [1, 3]) {
+  for (const s of [1, 2]) {
+    for (const pad of ['same', 'valid', EXPLICIT, 1] as Pad[]) {
+      CONV_CASES.push({ B, H: 7, W: 6, Ci: 3, Co: 5, K: 3, s, pad });
+    }
+  }
+}
+CONV_CASES.push({ B: 2, H: 8, W: 8, Ci: 4, Co: 6, K: 1, s: 1, pad: 'valid' });
+CONV_CASES.push({ B: 2, H: 9, W: 9, Ci: 3, Co: 4, K: 5, s: 2, pad: 'same' });
+CONV_CASES.push({ B: 2, H: 8, W: 8, Ci: 8, Co: 8, K: 4, s: 2, pad: 'same' });
+
+const label = (p: Pad) => (typeof p === 'string' || typeof p === 'number' ? String(p) : 'explicit');
+
+describe('Conv2DBackpropFilter (wasm) vs cpu', () => {
+  it.each(CONV_CASES)('B=$B $Hx$W $Ci->$Co k=$K s=$s pad=$pad', async ({ B, H, W, Ci, Co, K, s, pad }) => {
+    const xs = [B, H, W, Ci];
+    const fs = [K, K, Ci, Co];
+    const ys = outShape(xs, fs, s, pad);
+    const err = await compare('Conv2DBackpropFilter', { x: randn(xs), dy: randn(ys) }, { strides: s, pad, dataFormat: 'NHWC', filterShape: fs });
+    expect(err, `${label(pad)}`).toBeLessThan(1e-4);
+  });
+});
+
+describe('Conv2DBackpropInput (wasm, XNNPACK) vs cpu', () => {
+  it.each(CONV_CASES)('B=$B $Hx$W $Ci->$Co k=$K s=$s pad=$pad', async ({ B, H, W, Ci, Co, K, s, pad }) => {
+    const xs = [B, H, W, Ci];
+    const fs = [K, K, Ci, Co];
+    const ys = outShape(xs, fs, s, pad);
+    const err = await compare('Conv2DBackpropInput', { dy: randn(ys), filter: randn(fs) }, { strides: s, pad, dataFormat: 'NHWC', inputShape: xs });
+    expect(err).toBeLessThan(1e-4);
+  });
+
+  it('serves tf.conv2dTranspose (stride 2, same)', async () => {
+    const x = randn([2, 4, 5, 6]);
+    const f = randn([3, 3, 3, 6]);
+    const res: Record<string, Float32Array> = {};
+    for (const be of ['cpu', 'wasm'] as const) {
+      await tf.setBackend(be);
+      const y = tf.tidy(() => tf.conv2dTranspose(tf.tensor4d(x.values, x.shape as [number, number, number, number]), tf.tensor4d(f.values, f.shape as [number, number, number, number]), [2, 8, 10, 3], 2, 'same'));
+      res[be] = y.dataSync() as Float32Array;
+      y.dispose();
+    }
+    expect(relErr(res.wasm, res.cpu)).toBeLessThan(1e-4);
+  });
+});
+
+const DW_CASES: Array<{ B: number; H: number; C: number; M: number; K: number; s: number; pad: Pad }> = [];
+for (const B of [1, 2]) {
+  for (const s of [1, 2]) {
+    for (const pad of ['same', 'valid', EXPLICIT] as Pad[]) {
+      DW_CASES.push({ B, H: 7, C: 3, M: B === 1 ? 1 : 2, K: 3, s, pad });
+    }
+  }
+}
+
+describe('DepthwiseConv2dNative backprops (wasm) vs cpu', () => {
+  it.each(DW_CASES)('filter: B=$B H=$H C=$C M=$M k=$K s=$s pad=$pad', async ({ B, H, C, M, K, s, pad }) => {
+    const xs = [B, H, H + 1, C];
+    const fs = [K, K, C, M];
+    const ys = outShape(xs, fs, s, pad, 1, true);
+    const attrs = { strides: s, pad, dilations: 1, filterShape: fs };
+    const err = await compare('DepthwiseConv2dNativeBackpropFilter', { x: randn(xs), dy: randn(ys) }, attrs);
+    expect(err).toBeLessThan(1e-4);
+  });
+  it.each(DW_CASES)('input: B=$B H=$H C=$C M=$M k=$K s=$s pad=$pad', async ({ B, H, C, M, K, s, pad }) => {
+    const xs = [B, H, H + 1, C];
+    const fs = [K, K, C, M];
+    const ys = outShape(xs, fs, s, pad, 1, true);
+    const attrs = { strides: s, pad, dilations: 1, inputShape: xs };
+    const err = await compare('DepthwiseConv2dNativeBackpropInput', { dy: randn(ys), filter: randn(fs) }, attrs);
+    expect(err).toBeLessThan(1e-4);
+  });
+});
+
+/**
+ * Dilation: tfjs computes no gradient for dilated convs, and the cpu backend's depthwise
+ * backprop kernels ignore dilation, so the reference here is the adjoint of the (correct)
+ * cpu forward: dW[k] = <dy, dwconv(x, e_k)>, dx[i] = <dy, dwconv(e_i, W)> over unit tensors.
+ */
+describe('DepthwiseConv2dNative backprops with dilation 2 (wasm) vs adjoint of the cpu forward', () => {
+  const cases: Array<{ pad: Pad; M: number }> = [
+    { pad: 'same', M: 1 },
+    { pad: 'valid', M: 2 },
+    { pad: EXPLICIT, M: 2 },
+  ];
+  it.each(cases)('pad=$pad M=$M', async ({ pad, M }) => {
+    const B = 2;
+    const xs = [B, 7, 8, 2];
+    const fs = [3, 3, 2, M];
+    const ys = outShape(xs, fs, 1, pad, 2, true);
+    const x = randn(xs);
+    const f = randn(fs);
+    const dy = randn(ys);
+    await tf.setBackend('cpu');
+    const fwd = (xv: Float32Array, xShape: number[], fv: Float32Array) =>
+      tf.tidy(() => tf.depthwiseConv2d(tf.tensor4d(xv, xShape as [number, number, number, number]), tf.tensor4d(fv, fs as [number, number, number, number]), 1, pad, 'NHWC', 2).dataSync() as Float32Array);
+    const dot = (a: Float32Array, off: number, b: Float32Array) => {
+      let acc = 0;
+      for (let i = 0; i < b.length; i++) acc += a[off + i] * b[i];
+      return acc;
+    };
+    // dW reference
+    const nf = f.values.length;
+    const dWRef = new Float32Array(nf);
+    for (let k = 0; k < nf; k++) {
+      const e = new Float32Array(nf);
+      e[k] = 1;
+      dWRef[k] = dot(fwd(x.values, xs, e), 0, dy.values);
+    }
+    // dx reference: every unit image of one sample at once, as a batch
+    const per = xs[1] * xs[2] * xs[3];
+    const units = new Float32Array(per * per);
+    for (let i = 0; i < per; i++) units[i * per + i] = 1;
+    const yUnits = fwd(units, [per, xs[1], xs[2], xs[3]], f.values); // [per, OH, OW, C·M]
+    const perY = ys[1] * ys[2] * ys[3];
+    const dxRef = new Float32Array(B * per);
+    for (let b = 0; b < B; b++) {
+      const dyb = dy.values.subarray(b * perY, (b + 1) * perY);
+      for (let i = 0; i < per; i++) dxRef[b * per + i] = dot(yUnits, i * perY, dyb);
+    }
+    const dW = await runOn('wasm', 'DepthwiseConv2dNativeBackpropFilter', { x, dy }, { strides: 1, pad, dilations: 2, filterShape: fs });
+    const dx = await runOn('wasm', 'DepthwiseConv2dNativeBackpropInput', { dy, filter: f }, { strides: 1, pad, dilations: 2, inputShape: xs });
+    expect(relErr(dW.values, dWRef)).toBeLessThan(1e-4);
+    expect(relErr(dx.values, dxRef)).toBeLessThan(1e-4);
+  });
+});
+
+describe('UnsortedSegmentSum (wasm) vs cpu', () => {
+  it('sums rows with repeated ids, rank 2 and 3', async () => {
+    const ids = Int32Array.from([2, 0, 2, 4, 0, 2]);
+    for (const inner of [[3], [2, 3]]) {
+      const x = randn([6, ...inner]);
+      const err = await compare('UnsortedSegmentSum', { x, segmentIds: { values: ids, shape: [6], dtype: 'int32' } }, { numSegments: 5 });
+      expect(err).toBeLessThan(1e-6);
+    }
+  });
+  it('drops out-of-range ids as TensorFlow does', async () => {
+    const ids = Int32Array.from([-1, 1, 3, 1]);
+    const x = randn([4, 2]);
+    const inputs: Inputs = { x, segmentIds: { values: ids, shape: [4], dtype: 'int32' } };
+    const wasm = await runOn('wasm', 'UnsortedSegmentSum', inputs, { numSegments: 3 });
+    expect(wasm.shape).toEqual([3, 2]);
+    const v = x.values;
+    const want = [0, 0, v[2] + v[6], v[3] + v[7], 0, 0];
+    for (let i = 0; i < 6; i++) expect(wasm.values[i]).toBeCloseTo(want[i], 5);
+  });
+  it('int32 values', async () => {
+    const x = { values: Int32Array.from([1, 2, 3, 4, 5, 6]), shape: [3, 2], dtype: 'int32' as const };
+    const wasm = await runOn('wasm', 'UnsortedSegmentSum', { x, segmentIds: { values: Int32Array.from([1, 1, 0]), shape: [3], dtype: 'int32' } }, { numSegments: 2 });
+    expect(Array.from(wasm.values)).toEqual([5, 6, 4, 6]);
+  });
+  it('gives the gradient of tf.gather (embedding lookup) on wasm', async () => {
+    await tf.setBackend('wasm');
+    const table = tf.variable(tf.tensor2d(rng.normalArray(12), [4, 3]));
+    const idx = tf.tensor1d([3, 1, 3, 0], 'int32');
+    const { grads } = tf.variableGrads(() => tf.sum(tf.gather(table, idx)), [table]);
+    expect(Array.from(grads[table.name].dataSync())).toEqual([1, 1, 1, 1, 1, 1, 0, 0, 0, 2, 2, 2]);
+    tf.dispose([table, idx, grads[table.name]]);
+  });
+});
+
+describe('kernel memory', () => {
+  it('frees every temporary (tensors and wasm buffers flat)', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor4d(rng.normalArray(2 * 7 * 7 * 3), [2, 7, 7, 3]);
+    const f = tf.tensor4d(rng.normalArray(3 * 3 * 3 * 4), [3, 3, 3, 4]);
+    const dw = tf.tensor4d(rng.normalArray(3 * 3 * 3 * 2), [3, 3, 3, 2]);
+    const ids = tf.tensor1d([0, 1, 1], 'int32');
+    expectNoLeakedTensors(() => {
+      tf.tidy(() => {
+        tf.grad((xx: tf.Tensor) => tf.sum(tf.conv2d(xx as tf.Tensor4D, f, 2, 'same')))(x);
+        tf.grad((ff: tf.Tensor) => tf.sum(tf.conv2d(x, ff as tf.Tensor4D, 2, [[0, 0], [1, 1], [1, 1], [0, 0]])))(f);
+        tf.grads((xx: tf.Tensor, ff: tf.Tensor) => tf.sum(tf.depthwiseConv2d(xx as tf.Tensor4D, ff as tf.Tensor4D, 1, 'same')))([x, dw]);
+        tf.grad((t: tf.Tensor) => tf.sum(tf.gather(t, ids)))(x.reshape([2, 147]));
+      });
+    });
+    tf.dispose([x, f, dw, ids]);
+  });
+});
