@@ -10,7 +10,7 @@ import { parseTrainerConfig, type TrainerConfig, type TrainerConfigInput } from 
 import type { DoneEvent, TrainerEvent, TrainerEventHandler } from './events.js';
 import { lrFactor } from './lr-schedule.js';
 import { FlatAdamW } from './optimizer.js';
-import type { Conditioner, PairBatch, PairBatchSource, TrainerLoss, TrainSchedule } from './types.js';
+import type { Conditioner, TrainBatch, PairBatchSource, TrainerLoss, TrainSchedule } from './types.js';
 
 /** Everything a {@link PreferenceTrainer} is built from. */
 export interface PreferenceTrainerOptions {
@@ -95,7 +95,7 @@ function concatConditioning(a: Conditioning, b: Conditioning): Conditioning {
   return out;
 }
 
-function disposeBatch(batch: PairBatch): void {
+function disposeBatch(batch: TrainBatch): void {
   const ts: tf.Tensor[] = [];
   for (const v of Object.values(batch)) if (v instanceof tf.Tensor) ts.push(v);
   tf.dispose(ts);
@@ -370,7 +370,7 @@ export class PreferenceTrainer {
   }
 
   /** One micro-batch: returns the flat gradient (already divided by accum) and the metric vector. */
-  private microStep(batch: PairBatch, accum: number, timings: StepTimings): { flat: tf.Tensor1D; metrics: tf.Tensor1D } {
+  private microStep(batch: TrainBatch, accum: number, timings: StepTimings): { flat: tf.Tensor1D; metrics: tf.Tensor1D } {
     const B = this.config.batchSize;
     const { chosen, rejected } = batch;
     if (chosen.shape[0] !== B || rejected.shape[0] !== B || chosen.shape.join() !== rejected.shape.join()) {

@@ -12,7 +12,7 @@ import type { Conditioning } from '../diffusion/denoiser.js';
  * One batch of preference pairs, `B` pairs. The trainer takes ownership of every tensor in it
  * and disposes them after the step.
  */
-export interface PairBatch {
+export interface TrainBatch {
   /** Preferred samples (images or latents), `[B, H, W, C]` or `[B, T, H, W, C]`. */
   chosen: tf.Tensor;
   /** Dispreferred samples, same shape as `chosen`. */
@@ -46,7 +46,7 @@ export interface PairBatchSource {
    * The next batch of `batchSize` pairs (a source with a fixed batch size may ignore the argument:
    * the trainer checks the size it gets).
    */
-  next(batchSize: number): PairBatch | Promise<PairBatch>;
+  next(batchSize: number): TrainBatch | Promise<TrainBatch>;
   /** A JSON-serialisable cursor. */
   getState(): unknown;
   /** Restore a cursor from {@link PairBatchSource.getState}. */

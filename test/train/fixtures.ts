@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '../../src/core/random.js';
 import type { Conditioning, Denoiser, DenoiserConfig } from '../../src/diffusion/denoiser.js';
-import type { PairBatch, PairBatchSource, TrainSchedule } from '../../src/train/types.js';
+import type { TrainBatch, PairBatchSource, TrainSchedule } from '../../src/train/types.js';
 
 /** out = tanh(flatten(x)·W1 + b1 + temb(t)·Wt + pooled·Wc)·W2 + b2, reshaped like x. */
 export class DenseDenoiser implements Denoiser {
@@ -97,7 +97,7 @@ export class ArrayPairSource implements PairBatchSource {
     this.chosen = Array.from({ length: n }, () => rng.normalArray(d));
     this.rejected = Array.from({ length: n }, () => rng.normalArray(d));
   }
-  next(batchSize: number): PairBatch {
+  next(batchSize: number): TrainBatch {
     const idx = Array.from({ length: batchSize }, (_, i) => (this.cursor + i) % this.n);
     this.cursor = (this.cursor + batchSize) % this.n;
     const d = this.chosen[0].length;
