@@ -22,6 +22,8 @@ export interface JudgeRequest {
   prompt?: string;
   /** What to judge on, e.g. 'visual quality', 'motion', 'prompt alignment'. */
   criteria?: string;
+  /** Extra text for the judge, e.g. which segment of a video this is. */
+  context?: string;
 }
 
 /** A judge's verdict. */
@@ -32,6 +34,14 @@ export interface Judgement {
   rationale: string;
   /** Raw scores of first and second, when the judge has them (reward judges). */
   scores?: [number, number];
+  /** Probability in [0, 1] that the first is preferred (a soft label for SmPO), when the judge sets it. */
+  p?: number;
+  /** True when the answer came from the on-disk cache rather than a new request. */
+  cached?: boolean;
+  /** With both orders asked: whether the two orders agreed on the direction. */
+  positionConsistent?: boolean;
+  /** For panels: the fraction of judges that voted for the panel's preference. */
+  agreement?: number;
 }
 
 /** Anything that compares two items. */
