@@ -48,7 +48,7 @@ function judgeFor(s: FakeServer, extra: Partial<OpenAIJudgeOptions> = {}) {
 
 async function pairs(n: number): Promise<PairRecord[]> {
   const out: PairRecord[] = [];
-  for (let i = 0; i < n; i++) out.push({ prompt: `item-${i}`, chosen: await solidPng(5 * i, 100, 0), rejected: await solidPng(0, 100, 5 * i) });
+  for (let i = 0; i < n; i++) out.push({ prompt: `item-${i}`, chosen: await solidPng(5 * i + 1, 100, 0), rejected: await solidPng(0, 100, 5 * i + 1) });
   return out;
 }
 

@@ -77,7 +77,7 @@ export async function runLabel(o: LabelCommandOptions, log: (line: string) => vo
   const manifest = resolve(o.manifest);
   const records = await readPairManifest(manifest);
   const out = resolve(o.out ?? manifest.replace(/(\.jsonl)?$/, '.labels.jsonl'));
-  const cacheFile = resolve(o.cache ?? out.replace(/(\.jsonl)?$/, '.cache.jsonl'));
+  const cacheFile = resolve(o.cache ?? manifest.replace(/(\.jsonl)?$/, '.vlm-cache.jsonl'));
   const judge = openAIJudge({
     baseURL: o.baseUrl,
     model: o.model,
@@ -172,7 +172,7 @@ export function registerLabelCommand(program: Command): Command {
     .requiredOption('--model <name>', 'model name as the server knows it')
     .option('--api-key-env <name>', 'environment variable holding the API key (never pass the key itself)')
     .option('--out <file>', 'labelled manifest to write (default <manifest>.labels.jsonl)')
-    .option('--cache <file>', 'answer cache, JSONL (default <out>.cache.jsonl); a rerun asks only what is missing')
+    .option('--cache <file>', 'answer cache, JSONL (default <manifest>.vlm-cache.jsonl); a rerun asks only what is missing')
     .option('--criteria <text>', "what to judge on: 'overall', 'visual quality', 'motion', 'prompt alignment' or free text", 'overall')
     .option('--concurrency <n>', 'requests in flight', intArg('--concurrency', 1), 4)
     .option('--both-orders', 'ask in both orders and reconcile (position-bias control)', false)
