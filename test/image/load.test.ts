@@ -125,10 +125,11 @@ describe('loadImage resizing, cropping and flipping', () => {
   });
 
   it('fill stretches to [height, width]; contain pads with the background', async () => {
+    // lanczos3 over a 6 → 4 row downscale mixes a few bytes across the quadrant edge: tolerance 8.
     const fill = await loadImage(f('quad.png'), { size: [4, 16], fit: 'fill' });
     expect(fill.shape).toEqual([4, 16, 3]);
-    expectRgb(await pixel(fill, 0, 0), Q.TL, 4);
-    expectRgb(await pixel(fill, 3, 15), Q.BR, 4);
+    expectRgb(await pixel(fill, 0, 0), Q.TL, 8);
+    expectRgb(await pixel(fill, 3, 15), Q.BR, 8);
     // exif-rotated is 16 wide × 32 high: contained in 32×32 it is padded left and right.
     const contain = await loadImage(f('exif-rotated.jpg'), { size: 32, fit: 'contain', background: '#00ff00' });
     expect(contain.shape).toEqual([32, 32, 3]);
