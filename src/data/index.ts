@@ -1,1 +1,15 @@
-export {};
+/**
+ * Data: pair manifests (JSONL, zod), Pick-a-Pic records, encoders, pair batches and DCPO
+ * caption perturbation.
+ * @module
+ */
+export { pairRecordSchema, readPairManifest, parsePairManifest } from './manifest.js';
+export type { PairRecord, PairRecordInput, PairManifest, SkippedRecord, ReadManifestOptions } from './manifest.js';
+export { fromPickAPic, readPickAPicParquet } from './pick-a-pic.js';
+export type { PickAPicRecord, PickAPicImage, PickAPicOptions } from './pick-a-pic.js';
+export { identityEncoder } from './encoder.js';
+export type { Encoder } from './encoder.js';
+export { PairDataset, disposePairBatch } from './pair-dataset.js';
+export type { PairExample, PairDatasetOptions, PairBatch, PairDatasetState } from './pair-dataset.js';
+export { perturbCaption, perturbStrategies } from './perturb.js';
+export type { PerturbStrategy, PerturbOptions } from './perturb.js';
