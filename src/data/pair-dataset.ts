@@ -41,10 +41,11 @@ export interface PairDatasetOptions {
 }
 
 /**
- * One batch. The tensors are new; release them with {@link disposePairBatch}.
- * Row i of every field belongs to pair `indices[i]`.
+ * One batch from a {@link PairDataset}. The tensors are new; release them with
+ * {@link disposePairDatasetBatch} (the trainer does this itself). Row i of every field belongs
+ * to pair `indices[i]`. It is a `TrainBatch` of `prefkit/train`.
  */
-export interface PairBatch {
+export interface PairDatasetBatch {
   /** `[B, ...shape]` chosen latents (or images). */
   chosen: tf.Tensor;
   /** `[B, ...shape]` rejected latents (or images). */
@@ -57,8 +58,8 @@ export interface PairBatch {
   captionRejected: string[];
   /** `[B]` P(chosen preferred): 1 for hard labels, 0.5 ties, soft values for SmPO. */
   preference: tf.Tensor1D;
-  /** `[B, S]` DenseDPO segment labels (+1/−1/0) when the dataset has them, else null. */
-  segmentLabels: tf.Tensor2D | null;
+  /** `[B, S]` DenseDPO segment labels (+1/−1/0), present when the dataset has them. */
+  segmentLabels?: tf.Tensor2D;
   /** Dataset indices of the B pairs. */
   indices: number[];
   /** Epoch the batch belongs to (0-based). */
@@ -81,8 +82,8 @@ export interface PairDatasetState {
   dropLast: boolean;
 }
 
-/** Dispose every tensor of a {@link PairBatch}. */
-export function disposePairBatch(batch: PairBatch): void {
+/** Dispose every tensor of a {@link PairDatasetBatch}. */
+export function disposePairDatasetBatch(batch: PairDatasetBatch): void {
   tf.dispose([batch.chosen, batch.rejected, batch.preference]);
   if (batch.segmentLabels) batch.segmentLabels.dispose();
 }
@@ -98,7 +99,7 @@ export function disposePairBatch(batch: PairBatch): void {
  * const ds = await PairDataset.fromManifest(await readPairManifest('pairs.jsonl'), { size: 32 }, { batchSize: 4, seed: 0 });
  * const batch = ds.nextBatch(); // batch.chosen: [4, 32, 32, 3]
  * const cursor = ds.getState(); // store in the checkpoint
- * disposePairBatch(batch);
+ * disposePairDatasetBatch(batch);
  */
 export class PairDataset {
   /** Shape of one sample, e.g. `[h, w, c]`. */
@@ -195,9 +196,9 @@ export class PairDataset {
 
   /**
    * The next batch, moving the cursor; wraps into the next epoch (reshuffled) at the end.
-   * @returns a {@link PairBatch} of new tensors; free it with {@link disposePairBatch}.
+   * @returns a {@link PairDatasetBatch} of new tensors; free it with {@link disposePairDatasetBatch}.
    */
-  nextBatch(): PairBatch {
+  nextBatch(): PairDatasetBatch {
     const remaining = this.size - this.position;
     if (remaining === 0 || (this.dropLast && remaining < this.batchSize)) {
       this.epochIndex++;
@@ -212,8 +213,20 @@ export class PairDataset {
     return this.makeBatch(indices, epoch, step);
   }
 
+  /**
+   * The next batch (the trainer's `PairBatchSource.next`): same as {@link nextBatch}.
+   * @param batchSize - must equal the dataset's `batchSize` when given.
+   * @throws {ConfigError} when `batchSize` differs from the dataset's.
+   */
+  next(batchSize?: number): PairDatasetBatch {
+    if (batchSize !== undefined && batchSize !== this.batchSize) {
+      throw new ConfigError(`PairDataset.next: asked for batches of ${batchSize}, this dataset was built with batchSize ${this.batchSize}.`);
+    }
+    return this.nextBatch();
+  }
+
   /** The remaining batches of the current epoch (of the next one when the current one is finished), moving the cursor. */
-  *epochBatches(): Generator<PairBatch> {
+  *epochBatches(): Generator<PairDatasetBatch> {
     const rest = this.size - this.position;
     if (rest === 0 || (this.dropLast && rest < this.batchSize)) {
       this.epochIndex++;
@@ -229,7 +242,7 @@ export class PairDataset {
    * Build a batch from dataset indices (does not move the cursor).
    * @param indices - dataset indices, B of them.
    */
-  makeBatch(indices: readonly number[], epoch = this.epochIndex, step = 0): PairBatch {
+  makeBatch(indices: readonly number[], epoch = this.epochIndex, step = 0): PairDatasetBatch {
     const n = this.shape.reduce((a, b) => a * b, 1);
     const B = indices.length;
     const chosen = new Float32Array(B * n);
@@ -257,7 +270,7 @@ export class PairDataset {
       captionChosen: cc,
       captionRejected: cr,
       preference: tf.tensor1d(pref, 'float32'),
-      segmentLabels: seg ? tf.tensor2d(seg, [B, S!], 'float32') : null,
+      ...(seg ? { segmentLabels: tf.tensor2d(seg, [B, S!], 'float32') } : {}),
       indices: [...indices],
       epoch,
       step,

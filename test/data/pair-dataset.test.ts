@@ -2,10 +2,11 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { PairDataset, disposePairBatch, type PairBatch } from '../../src/data/pair-dataset.js';
+import { PairDataset, disposePairDatasetBatch, type PairDatasetBatch } from '../../src/data/pair-dataset.js';
 import { identityEncoder, type Encoder } from '../../src/data/encoder.js';
 import type { PairRecord } from '../../src/data/manifest.js';
 import { CheckpointError, ConfigError, ShapeError } from '../../src/errors.js';
+import type { PairBatchSource, TrainBatch } from '../../src/train/types.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures', 'images');
 
@@ -32,7 +33,7 @@ function indexed(N: number, opts: { batchSize: number; seed: number | string; sh
   return ds;
 }
 
-async function summary(b: PairBatch) {
+async function summary(b: PairDatasetBatch) {
   const c = (await b.chosen.array()) as number[][][][];
   const r = (await b.rejected.array()) as number[][][][];
   return { indices: b.indices, chosen: c.map((x) => x[1][1][0]), rejected: r.map((x) => x[0][1][0]), pref: Array.from(await b.preference.data()) };
@@ -50,18 +51,18 @@ describe('PairDataset', () => {
       expect(b.chosen.shape).toEqual([k < 2 ? 2 : 1, 2, 2, 1]);
       const s = await summary(b);
       expect(s.chosen).toEqual(s.indices);
-      expect(s.rejected).toEqual(s.indices.map((i) => (i === 0 ? 0 : -i)));
+      expect(s.rejected.map((v) => v + 0)).toEqual(s.indices.map((i) => 0 - i + 0));
       expect(s.pref.map((p) => Math.round(p * 5))).toEqual(s.indices);
       expect(b.prompts).toEqual(s.indices.map((i) => `p${i}`));
       expect(b.captionChosen).toEqual(b.prompts); // no DCPO captions: the prompt
-      expect(b.segmentLabels).toBeNull();
+      expect(b.segmentLabels).toBeUndefined();
       seen.push(...s.indices);
-      disposePairBatch(b);
+      disposePairDatasetBatch(b);
     }
     expect([...seen].sort()).toEqual([0, 1, 2, 3, 4]);
     const next = ds.nextBatch();
     expect(next.epoch).toBe(1);
-    disposePairBatch(next);
+    disposePairDatasetBatch(next);
   });
 
   it('shuffles per epoch from the seed alone', () => {
@@ -79,13 +80,13 @@ describe('PairDataset', () => {
 
   it('a restored cursor continues exactly where the run stopped, across epochs', () => {
     const run = indexed(7, { batchSize: 3, seed: 3 });
-    for (let i = 0; i < 4; i++) disposePairBatch(run.nextBatch());
+    for (let i = 0; i < 4; i++) disposePairDatasetBatch(run.nextBatch());
     const saved = JSON.parse(JSON.stringify(run.getState()));
     const after: number[][] = [];
     for (let i = 0; i < 5; i++) {
       const b = run.nextBatch();
       after.push([b.epoch, ...b.indices]);
-      disposePairBatch(b);
+      disposePairDatasetBatch(b);
     }
     const resumed = indexed(7, { batchSize: 3, seed: 3 });
     resumed.setState(saved);
@@ -93,7 +94,7 @@ describe('PairDataset', () => {
     for (let i = 0; i < 5; i++) {
       const b = resumed.nextBatch();
       again.push([b.epoch, ...b.indices]);
-      disposePairBatch(b);
+      disposePairDatasetBatch(b);
     }
     expect(again).toEqual(after);
   });
@@ -111,12 +112,12 @@ describe('PairDataset', () => {
     const sizes: number[] = [];
     for (const b of ds.epochBatches()) {
       sizes.push(b.indices.length);
-      disposePairBatch(b);
+      disposePairDatasetBatch(b);
     }
     expect(sizes).toEqual([3, 3]);
     const b = ds.nextBatch();
     expect([b.epoch, b.step, b.indices.length]).toEqual([1, 0, 3]);
-    disposePairBatch(b);
+    disposePairDatasetBatch(b);
   });
 
   it('carries segment labels [B, S] and DCPO captions', async () => {
@@ -130,12 +131,12 @@ describe('PairDataset', () => {
       [1, -1, 0],
       [-1, -1, 1],
     ]);
-    disposePairBatch(b);
+    disposePairDatasetBatch(b);
     const one = indexed(1, { batchSize: 1, seed: 0 });
     const b1 = one.nextBatch();
     expect(b1.captionChosen).toEqual(['c0']);
     expect(b1.captionRejected).toEqual(['p0']);
-    disposePairBatch(b1);
+    disposePairDatasetBatch(b1);
     expect(() =>
       indexed(2, { batchSize: 1, seed: 0 }, [[1], [1, 0]]),
     ).toThrow(ShapeError);
@@ -144,8 +145,17 @@ describe('PairDataset', () => {
   it('holds no tensors: batches are the only allocations and dispose cleanly', () => {
     const ds = indexed(6, { batchSize: 4, seed: 1 });
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 5; i++) disposePairBatch(ds.nextBatch());
+    for (let i = 0; i < 5; i++) disposePairDatasetBatch(ds.nextBatch());
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('is a PairBatchSource for the trainer: next(B) gives a TrainBatch', () => {
+    const ds = indexed(4, { batchSize: 2, seed: 0 });
+    const source: PairBatchSource = ds; // compile-time contract check
+    const b: TrainBatch = ds.next(2);
+    expect(b.chosen.shape).toEqual([2, 2, 2, 1]);
+    tf.dispose([b.chosen, b.rejected, b.preference as tf.Tensor]);
+    expect(() => source.next(3)).toThrow(/batchSize 2/);
   });
 
   it('validates options', () => {
@@ -169,7 +179,7 @@ describe('PairDataset.fromManifest', () => {
     expect(c[0][0][0][0]).toBeCloseTo(220 / 127.5 - 1, 1);
     expect(Array.from(await b.preference.data())).toEqual([1, 0.5]);
     expect(b.captionRejected).toEqual(['quad', 'y']);
-    disposePairBatch(b);
+    disposePairDatasetBatch(b);
   });
 
   it('uses the encoder it is given (2×2 average pooling → [2, 2, 3])', async () => {
