@@ -4,7 +4,7 @@
  * @module
  */
 export { pairRecordSchema, readPairManifest, parsePairManifest } from './manifest.js';
-export type { PairRecord, PairRecordInput, PairManifest, SkippedRecord, ReadManifestOptions } from './manifest.js';
+export type { PreferencePair, PairRecordInput, PairManifest, SkippedRecord, ReadManifestOptions } from './manifest.js';
 export { fromPickAPic, readPickAPicParquet } from './pick-a-pic.js';
 export type { PickAPicRecord, PickAPicImage, PickAPicOptions } from './pick-a-pic.js';
 export { identityEncoder } from './encoder.js';

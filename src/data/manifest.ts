@@ -52,7 +52,7 @@ export const pairRecordSchema = z
 export type PairRecordInput = z.input<typeof pairRecordSchema>;
 
 /** A preference pair ready to load: images as absolute paths or bytes. */
-export interface PairRecord {
+export interface PreferencePair {
   /** The prompt (conditioning shared by both images unless DCPO captions are given). */
   prompt: string;
   /** The preferred image: an absolute path or encoded bytes. */
@@ -87,7 +87,7 @@ export interface SkippedRecord {
 export interface PairManifest {
   /** The file read, when there was one. */
   path?: string;
-  records: PairRecord[];
+  records: PreferencePair[];
   /** Skipped lines or rows (empty with `onInvalid: 'fail'`). */
   skipped: SkippedRecord[];
 }
@@ -124,7 +124,7 @@ export function parsePairManifest(text: string, options: ReadManifestOptions & {
   const baseDir = options.path ? dirname(resolve(options.path)) : process.cwd();
   const mode = options.onInvalid ?? 'fail';
   if (mode !== 'fail' && mode !== 'skip') throw new ConfigError(`readPairManifest: onInvalid must be 'fail' or 'skip', got ${JSON.stringify(mode)}.`);
-  const records: PairRecord[] = [];
+  const records: PreferencePair[] = [];
   const skipped: SkippedRecord[] = [];
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
@@ -138,7 +138,7 @@ export function parsePairManifest(text: string, options: ReadManifestOptions & {
     } catch (e) {
       bad.push({ line: lineNo, field: '(json)', message: `not valid JSON (${(e as Error).message})` });
     }
-    let rec: PairRecord | undefined;
+    let rec: PreferencePair | undefined;
     if (bad.length === 0) {
       const r = pairRecordSchema.safeParse(value);
       if (!r.success) {

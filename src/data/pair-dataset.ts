@@ -9,7 +9,7 @@ import { CheckpointError, ConfigError, ShapeError } from '../errors.js';
 import { createRng } from '../core/random.js';
 import { decodeImage, bytesToUnit, mapLimit, type LoadImageOptions } from '../image/load.js';
 import { identityEncoder, type Encoder } from './encoder.js';
-import type { PairManifest, PairRecord } from './manifest.js';
+import type { PairManifest, PreferencePair } from './manifest.js';
 
 /** One pair held in memory: flattened chosen/rejected arrays of the dataset's `shape`. */
 export interface PairExample {
@@ -368,7 +368,7 @@ export class PairDataset {
    * @throws {MediaError} for a bad image (the message names it). @throws {ConfigError} without `size`.
    */
   static async fromManifest(
-    manifest: PairManifest | readonly PairRecord[],
+    manifest: PairManifest | readonly PreferencePair[],
     load: Pick<LoadImageOptions, 'size' | 'fit' | 'background' | 'maxPixels'> & { encoder?: Encoder; concurrency?: number; encodeBatch?: number },
     options: PairDatasetOptions,
   ): Promise<PairDataset> {

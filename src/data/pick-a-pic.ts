@@ -1,5 +1,5 @@
 /**
- * Pick-a-Pic v2 records (yuvalkirstain/pickapic_v2) mapped onto {@link PairRecord}s.
+ * Pick-a-Pic v2 records (yuvalkirstain/pickapic_v2) mapped onto {@link PreferencePair}s.
  *
  * Columns used: `caption`, `jpg_0`, `jpg_1` (encoded image bytes), `label_0`, `label_1`
  * (`label_0` ∈ {0, 0.5, 1}, 0.5 a tie, `label_1 = 1 − label_0`), `has_label`, `are_different`,
@@ -9,7 +9,7 @@
  */
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet';
 import { ConfigError } from '../errors.js';
-import type { PairManifest, PairRecord, SkippedRecord } from './manifest.js';
+import type { PairManifest, PreferencePair, SkippedRecord } from './manifest.js';
 
 /** Image bytes as stored by `datasets`: raw bytes, or an Image feature struct `{ bytes, path }`. */
 export type PickAPicImage = Uint8Array | { bytes: Uint8Array | null; path?: string | null };
@@ -72,7 +72,7 @@ export function fromPickAPic(records: readonly PickAPicRecord[], options: PickAP
   const ties = options.ties ?? 'keep';
   if (ties !== 'keep' && ties !== 'drop') throw new ConfigError(`fromPickAPic: ties must be 'keep' or 'drop', got ${JSON.stringify(ties)}.`);
   const offset = options.rowOffset ?? 0;
-  const out: PairRecord[] = [];
+  const out: PreferencePair[] = [];
   const skipped: SkippedRecord[] = [];
   records.forEach((r, i) => {
     const row = offset + i;
@@ -92,7 +92,7 @@ export function fromPickAPic(records: readonly PickAPicRecord[], options: PickAP
     if (!img0) return skip('jpg_0', 'missing image bytes');
     if (!img1) return skip('jpg_1', 'missing image bytes');
     const firstWins = l0 >= l1;
-    const rec: PairRecord = {
+    const rec: PreferencePair = {
       prompt: caption,
       chosen: firstWins ? img0 : img1,
       rejected: firstWins ? img1 : img0,

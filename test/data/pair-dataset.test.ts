@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { PairDataset, disposePairDatasetBatch, type PairDatasetBatch } from '../../src/data/pair-dataset.js';
 import { identityEncoder, type Encoder } from '../../src/data/encoder.js';
-import type { PairRecord } from '../../src/data/manifest.js';
+import type { PreferencePair } from '../../src/data/manifest.js';
 import { CheckpointError, ConfigError, ShapeError } from '../../src/errors.js';
 import type { PairBatchSource, TrainBatch } from '../../src/train/types.js';
 
@@ -166,7 +166,7 @@ describe('PairDataset', () => {
 });
 
 describe('PairDataset.fromManifest', () => {
-  const records: PairRecord[] = [
+  const records: PreferencePair[] = [
     { prompt: 'quad', chosen: join(FIX, 'quad.png'), rejected: join(FIX, 'quad.webp'), label: 1 },
     { prompt: 'gray', chosen: join(FIX, 'gray.png'), rejected: join(FIX, 'quad.gif'), label: 0.5, captionChosen: 'x', captionRejected: 'y' },
   ];
