@@ -8,3 +8,5 @@ export * from './lr-schedule.js';
 export * from './optimizer.js';
 export * from './loop.js';
 export type * from './types.js';
+export * from './checkpoint.js';
+export * from './metrics.js';

@@ -9,7 +9,10 @@ import { ConfigError, PrefkitError, ShapeError } from '../errors.js';
 import { parseTrainerConfig, type TrainerConfig, type TrainerConfigInput } from './config.js';
 import type { DoneEvent, TrainerEvent, TrainerEventHandler } from './events.js';
 import { lrFactor } from './lr-schedule.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { appendMetrics, truncateMetrics } from './metrics.js';
 import { FlatAdamW } from './optimizer.js';
+import path from 'node:path';
 import type { Conditioner, TrainBatch, PairBatchSource, TrainerLoss, TrainSchedule } from './types.js';
 
 /** Everything a {@link PreferenceTrainer} is built from. */
@@ -30,8 +33,6 @@ export interface PreferenceTrainerOptions {
   reference?: Denoiser;
   /** Evaluation hook run every `config.evalEvery` steps; its numbers become an `eval` event. */
   evaluate?: (ctx: { step: number; policy: Denoiser }) => Record<string, number> | Promise<Record<string, number>>;
-  /** Writes a checkpoint (set by the checkpoint module; see `saveCheckpoint`). */
-  checkpointWriter?: (trainer: PreferenceTrainer) => Promise<string>;
 }
 
 /** Wall-clock split of the last optimizer step, ms (wasm/cpu run ops eagerly, so these are real). */
@@ -147,7 +148,6 @@ export class PreferenceTrainer {
   private intervalGradNorm: tf.Tensor | null = null; // [] sum of grad norms
   private intervalSteps = 0;
   private lastMetrics?: Record<string, number>;
-  private checkpointWriter?: PreferenceTrainerOptions['checkpointWriter'];
 
   /**
    * @param options - policy, data, schedule, config and optional loss/conditioner/reference/hooks.
@@ -160,7 +160,6 @@ export class PreferenceTrainer {
     this.schedule = options.schedule;
     this.conditioner = options.conditioner;
     this.evaluate = options.evaluate;
-    this.checkpointWriter = options.checkpointWriter;
     const loss = options.loss ?? defaultLossResolver(this.config.loss.name);
     this.loss = loss;
     const parsed = loss.schema.safeParse(this.config.loss.options);
@@ -302,7 +301,9 @@ export class PreferenceTrainer {
   async *run(): AsyncGenerator<TrainerEvent, TrainResult, void> {
     const c = this.config;
     const start = performance.now();
+    const metricsFile = this.metricsFile;
     let reason: DoneEvent['reason'] = 'completed';
+    let lastCheckpointStep = -1;
     this.stopRequested = false;
     while (this.stepCount < c.maxSteps) {
       if (this.stopRequested) {
@@ -312,23 +313,34 @@ export class PreferenceTrainer {
       const lr = await this.trainStep();
       const s = this.stepCount;
       const isLast = s === c.maxSteps;
-      const doLog = s % c.logEvery === 0 || isLast || (c.checkpointEvery > 0 && s % c.checkpointEvery === 0);
+      const doCheckpoint = c.outputDir !== undefined && c.checkpointEvery > 0 && s % c.checkpointEvery === 0;
+      const doLog = s % c.logEvery === 0 || isLast || doCheckpoint;
       const metrics = doLog ? await this.readMetrics(lr) : undefined;
+      if (metrics && metricsFile) await appendMetrics(metricsFile, 'step', s, metrics);
       yield { type: 'step', step: s, maxSteps: c.maxSteps, lr, elapsedMs: performance.now() - start, metrics };
-      if (this.nonFinite >= c.maxNonFiniteSteps && doLog) {
+      if (doLog && this.nonFinite >= c.maxNonFiniteSteps) {
         reason = 'non-finite';
         break;
       }
       if (this.evaluate && c.evalEvery > 0 && (s % c.evalEvery === 0 || isLast)) {
         const m = await this.evaluate({ step: s, policy: this.policy });
+        if (metricsFile) await appendMetrics(metricsFile, 'eval', s, m);
         yield { type: 'eval', step: s, metrics: m };
       }
-      if (this.checkpointWriter && c.checkpointEvery > 0 && s % c.checkpointEvery === 0) {
-        const path = await this.checkpointWriter(this);
-        yield { type: 'checkpoint', step: s, path };
+      if (doCheckpoint) {
+        const p = await this.saveCheckpoint();
+        lastCheckpointStep = s;
+        yield { type: 'checkpoint', step: s, path: p };
       }
     }
-    if (this.intervalSteps > 0) await this.readMetrics(this.currentLr());
+    if (this.intervalSteps > 0) {
+      const m = await this.readMetrics(this.currentLr());
+      if (metricsFile) await appendMetrics(metricsFile, 'step', this.stepCount, m);
+    }
+    if (c.outputDir !== undefined && lastCheckpointStep !== this.stepCount && this.stepCount > 0) {
+      const p = await this.saveCheckpoint();
+      yield { type: 'checkpoint', step: this.stepCount, path: p };
+    }
     const done: DoneEvent = {
       type: 'done',
       step: this.stepCount,
@@ -339,6 +351,34 @@ export class PreferenceTrainer {
     };
     yield done;
     return { step: done.step, reason, nonFiniteSteps: this.nonFinite, metrics: this.lastMetrics };
+  }
+
+  /** `<outputDir>/metrics.jsonl`, or undefined without an outputDir. */
+  get metricsFile(): string | undefined {
+    return this.config.outputDir ? path.join(this.config.outputDir, 'metrics.jsonl') : undefined;
+  }
+
+  /**
+   * Write a checkpoint now (atomically; keeps the last `keepLastCheckpoints`).
+   * @param dir - the checkpoints directory (default `<outputDir>/checkpoints`).
+   * @returns the checkpoint directory.
+   * @throws {CheckpointError} without a directory, or when writing fails.
+   */
+  async saveCheckpoint(dir?: string): Promise<string> {
+    return saveCheckpoint(this, dir);
+  }
+
+  /**
+   * Continue from a checkpoint: weights, optimizer, step, RNG, skip count and data cursor. Metrics
+   * lines written after that step (by a run that died later) are dropped from metrics.jsonl.
+   * @param dir - a checkpoint directory, or a run/checkpoints directory (its newest checkpoint).
+   * @returns the step resumed from.
+   * @throws {CheckpointError} when the checkpoint is missing, malformed or does not fit the model.
+   */
+  async resume(dir: string): Promise<number> {
+    const step = await loadCheckpoint(this, dir);
+    if (this.metricsFile) await truncateMetrics(this.metricsFile, step);
+    return step;
   }
 
   /**

@@ -4,6 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '../../src/core/random.js';
+import { writeSafetensors } from '../../src/core/safetensors.js';
+import { PreferenceTrainer } from '../../src/train/loop.js';
 import type { Conditioning, Denoiser, DenoiserConfig } from '../../src/diffusion/denoiser.js';
 import type { TrainBatch, PairBatchSource, TrainSchedule } from '../../src/train/types.js';
 
@@ -59,8 +61,8 @@ export class DenseDenoiser implements Denoiser {
   cloneFrozen(): Denoiser {
     return new DenseDenoiser(this.shape, this.hidden, this.condDim, 0, false, this.vars);
   }
-  async save(_dir: string): Promise<void> {
-    throw new Error('DenseDenoiser.save is not used by these tests');
+  async save(dir: string): Promise<void> {
+    await writeSafetensors(`${dir}/model.safetensors`, this.vars);
   }
   dispose(): void {
     tf.dispose(Object.values(this.vars));
@@ -186,3 +188,31 @@ export const testDpoLoss: TrainerLoss = {
     });
   },
 };
+
+/** The run the resume test does three ways (straight, killed child, resumed): 10 steps, checkpoint every 5. */
+export function resumeSetup(outputDir: string | undefined) {
+  const shape: [number, number, number] = [2, 2, 2];
+  const policy = new DenseDenoiser(shape, 6, 3, 5);
+  const data = new ArrayPairSource(6, shape, 9);
+  const trainer = new PreferenceTrainer({
+    policy,
+    data,
+    schedule: linearSchedule(100),
+    loss: testDpoLoss,
+    conditioner: hashConditioner(3),
+    config: {
+      maxSteps: 10,
+      batchSize: 2,
+      gradientAccumulation: 2,
+      loss: { name: 'test-dpo', options: { beta: 80 } },
+      optimizer: { lr: 5e-3 },
+      lrSchedule: { kind: 'cosine', warmupSteps: 2 },
+      logEvery: 3,
+      checkpointEvery: outputDir ? 5 : 0,
+      keepLastCheckpoints: 1,
+      seed: 'resume',
+      outputDir,
+    },
+  });
+  return { policy, data, trainer };
+}
