@@ -10,3 +10,5 @@ export * from './loop.js';
 export type * from './types.js';
 export * from './checkpoint.js';
 export * from './metrics.js';
+export * from './charts.js';
+export * from './progress.js';
