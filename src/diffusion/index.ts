@@ -7,7 +7,6 @@ export * from './ddpm.js';
 export * from './flow-match.js';
 export * from './pairs.js';
 export { ParamStore, ParamSpecBuilder, timestepFeatures, type ParamSpec, type ParamInit } from './nn.js';
-export type { NamedArray } from './weights-file.js';
 export * from './param-denoiser.js';
 export * from './registry.js';
 export * from './tiny-unet.js';

@@ -6,9 +6,9 @@ import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { ConfigError, ShapeError } from '../errors.js';
 import type { Conditioning, Denoiser, DenoiserConfig } from './denoiser.js';
-import { CONFIG_FILE, WEIGHTS_FILE } from './param-denoiser.js';
+import { writeSafetensors } from '../core/safetensors.js';
+import { CONFIG_FILE, WEIGHTS_FILE, writeTextAtomic } from './param-denoiser.js';
 import { registerDenoiserKind } from './registry.js';
-import { encodeSafetensors, writeFileAtomic, type NamedArray } from './weights-file.js';
 
 /** What each model input is fed with, in the model's input order. */
 export type LayersModelInput = 'xt' | 't' | 'pooled' | 'tokens';
@@ -86,14 +86,11 @@ class LayersModelDenoiser implements Denoiser {
   }
 
   async save(dir: string): Promise<void> {
-    const tensors: Record<string, NamedArray> = {};
-    for (const w of this.model.weights) {
-      const v = w.read();
-      tensors[w.originalName] = { data: (await v.data()) as Float32Array, shape: [...v.shape] };
-    }
-    await writeFileAtomic(join(dir, WEIGHTS_FILE), encodeSafetensors(tensors, { format: 'tfjs', prefkit_kind: 'LayersModel' }));
+    const tensors: Record<string, tf.Tensor> = {};
+    for (const w of this.model.weights) tensors[w.originalName] = w.read();
+    await writeSafetensors(join(dir, WEIGHTS_FILE), tensors, { format: 'tfjs', prefkit_kind: 'LayersModel' });
     const topology = this.model.toJSON(null, false);
-    await writeFileAtomic(join(dir, CONFIG_FILE), JSON.stringify({ ...this.config, topology }, null, 2) + '\n');
+    await writeTextAtomic(join(dir, CONFIG_FILE), JSON.stringify({ ...this.config, topology }, null, 2) + '\n');
   }
 
   dispose(): void {
@@ -140,10 +137,9 @@ registerDenoiserKind('LayersModel', async (config, weights, { trainable }) => {
   const values = model.weights.map((w) => {
     const v = weights[w.originalName];
     if (!v) throw new ConfigError(`LayersModel weights lack '${w.originalName}'.`);
-    return tf.tensor(v.data, v.shape);
+    return v;
   });
   model.setWeights(values);
-  tf.dispose(values);
   const d = layersModelDenoiser(model, { inputs: c.inputs });
   if (!trainable) {
     const frozen = d.cloneFrozen();

@@ -8,7 +8,8 @@ import { CheckpointError } from '../errors.js';
 import type { Denoiser, DenoiserConfig } from './denoiser.js';
 import { CONFIG_FILE, WEIGHTS_FILE } from './param-denoiser.js';
 import { denoiserKinds, denoiserLoader } from './registry.js';
-import { decodeSafetensors } from './weights-file.js';
+import * as tf from '@tensorflow/tfjs';
+import { readSafetensors } from '../core/safetensors.js';
 import './tiny-unet.js';
 import './tiny-video-unet.js';
 import './layers-adapter.js';
@@ -37,18 +38,13 @@ export async function loadDenoiser(dir: string, opts: { trainable?: boolean } = 
   if (!loader) {
     throw new CheckpointError(`Unknown denoiser kind ${JSON.stringify(config?.kind)} in ${cfgPath}. Known kinds: ${denoiserKinds().join(', ')} (registerDenoiserKind adds more).`, { path: cfgPath });
   }
-  const wPath = join(dir, WEIGHTS_FILE);
-  let bytes: Uint8Array;
-  try {
-    bytes = await fs.readFile(wPath);
-  } catch (e) {
-    throw new CheckpointError(`Cannot read weights ${wPath}: ${(e as Error).message}.`, { path: wPath, cause: e });
-  }
-  const { tensors } = decodeSafetensors(bytes, wPath);
+  const { tensors } = await readSafetensors(join(dir, WEIGHTS_FILE));
   try {
     return await loader(config, tensors, { dir, trainable: opts.trainable ?? true });
   } catch (e) {
     if (e instanceof CheckpointError) throw new CheckpointError(`${e.message} (loading ${dir})`, { path: dir, cause: e });
     throw e;
+  } finally {
+    tf.dispose(Object.values(tensors));
   }
 }

@@ -7,7 +7,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointError, ConfigError } from '../errors.js';
 import { createRng } from '../core/random.js';
-import type { NamedArray } from './weights-file.js';
 
 /** How a parameter is initialised: PyTorch-default uniform U(−1/√fanIn, 1/√fanIn), ones or zeros. */
 export type ParamInit = { kind: 'uniform'; fanIn: number } | { kind: 'ones' } | { kind: 'zeros' };
@@ -67,7 +66,7 @@ export class ParamStore {
    */
   constructor(
     specs: readonly ParamSpec[],
-    opts: { seed?: number | string; values?: Record<string, tf.Tensor | NamedArray>; trainable?: boolean; kind?: string },
+    opts: { seed?: number | string; values?: Record<string, tf.Tensor>; trainable?: boolean; kind?: string },
   ) {
     this.specs = specs;
     this.trainable = opts.trainable ?? true;
@@ -80,11 +79,11 @@ export class ParamStore {
       if (opts.values) {
         const v = opts.values[s.name];
         if (!v) throw new CheckpointError(`Missing weight '${s.name}' (shape [${s.shape.join(', ')}]).`);
-        const shape = v instanceof tf.Tensor ? v.shape : v.shape;
+        const shape = v.shape;
         if (shape.length !== s.shape.length || shape.some((d, i) => d !== s.shape[i])) {
           throw new CheckpointError(`Weight '${s.name}' has shape [${shape.join(', ')}], the model expects [${s.shape.join(', ')}].`);
         }
-        init = v instanceof tf.Tensor ? v.clone() : tf.tensor(v.data, [...s.shape], 'float32');
+        init = v.dtype === 'float32' ? v.clone() : tf.cast(v, 'float32');
       } else if (s.init.kind === 'ones') init = tf.ones([...s.shape]);
       else if (s.init.kind === 'zeros') init = tf.zeros([...s.shape]);
       else {
@@ -167,8 +166,10 @@ export function groupNorm(P: Params, name: string, x: tf.Tensor, groups: number,
 /** Nearest-neighbour 2× upsampling `[N, H, W, C]` → `[N, 2H, 2W, C]` by reshape + broadcast. */
 export function upsample2x(x: tf.Tensor): tf.Tensor4D {
   const [N, H, W, C] = x.shape;
-  const y = tf.broadcastTo(tf.reshape(x, [N, H, 1, W, 1, C]), [N, H, 2, W, 2, C]);
-  return tf.reshape(y, [N, 2 * H, 2 * W, C]);
+  // two rank<=4 broadcasts (tfjs has no Tile gradient beyond rank 4): columns, then rows
+  const cols = tf.broadcastTo(tf.reshape(x, [N * H, W, 1, C]), [N * H, W, 2, C]); // [NH, W, 2, C]
+  const rows = tf.broadcastTo(tf.reshape(cols, [N * H, 1, 2 * W * C]), [N * H, 2, 2 * W * C]); // [NH, 2, 2WC]
+  return tf.reshape(rows, [N, 2 * H, 2 * W, C]);
 }
 
 /**

@@ -4,15 +4,16 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs';
-import { join } from 'node:path';
+import { promises as fs } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { writeSafetensors } from '../core/safetensors.js';
 import type { Conditioning, Denoiser, DenoiserConfig } from './denoiser.js';
 import { ParamStore, type ParamSpec } from './nn.js';
-import { encodeSafetensors, writeFileAtomic, type NamedArray } from './weights-file.js';
 
 /** Options for building a parametric denoiser's variables. */
 export interface ParamInitOptions {
   /** Initial values by parameter name (overrides random init). */
-  values?: Record<string, tf.Tensor | NamedArray>;
+  values?: Record<string, tf.Tensor>;
   /** Whether the variables are trainable (default true). */
   trainable?: boolean;
 }
@@ -78,16 +79,20 @@ export abstract class ParametricDenoiser<C extends DenoiserConfig> implements De
    * @param dir - target folder (created if missing).
    */
   async save(dir: string): Promise<void> {
-    const tensors: Record<string, NamedArray> = {};
-    const names = this.store.specs.map((s) => s.name);
-    const datas = await Promise.all(names.map((n) => this.store.vars[n].data() as Promise<Float32Array>));
-    names.forEach((n, i) => (tensors[n] = { data: datas[i], shape: [...this.store.vars[n].shape] }));
-    await writeFileAtomic(join(dir, WEIGHTS_FILE), encodeSafetensors(tensors, { format: 'pt', prefkit_kind: this.config.kind }));
-    await writeFileAtomic(join(dir, CONFIG_FILE), JSON.stringify(this.config, null, 2) + '\n');
+    await writeSafetensors(join(dir, WEIGHTS_FILE), this.store.vars, { format: 'pt', prefkit_kind: this.config.kind });
+    await writeTextAtomic(join(dir, CONFIG_FILE), JSON.stringify(this.config, null, 2) + '\n');
   }
 
   /** Free every variable. */
   dispose(): void {
     this.store.dispose();
   }
+}
+
+/** Write a text file atomically (temporary file in the same folder, then rename). */
+export async function writeTextAtomic(file: string, text: string): Promise<void> {
+  await fs.mkdir(dirname(file), { recursive: true });
+  const tmp = join(dirname(file), `.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  await fs.writeFile(tmp, text);
+  await fs.rename(tmp, file);
 }

@@ -3,10 +3,10 @@
  * @module
  */
 import type { Denoiser, DenoiserConfig } from './denoiser.js';
-import type { NamedArray } from './weights-file.js';
+import type * as tf from '@tensorflow/tfjs';
 
-/** Rebuilds a denoiser from its saved config, weights and folder. */
-export type DenoiserLoader = (config: DenoiserConfig, weights: Record<string, NamedArray>, opts: { dir: string; trainable: boolean }) => Denoiser | Promise<Denoiser>;
+/** Rebuilds a denoiser from its saved config, weights (owned by the caller: copy them) and folder. */
+export type DenoiserLoader = (config: DenoiserConfig, weights: Record<string, tf.Tensor>, opts: { dir: string; trainable: boolean }) => Denoiser | Promise<Denoiser>;
 
 const loaders = new Map<string, DenoiserLoader>();
 

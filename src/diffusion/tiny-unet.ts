@@ -11,12 +11,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { ConfigError, ShapeError, parseWithSchema } from '../errors.js';
+import { ShapeError, parseWithSchema } from '../errors.js';
 import type { Conditioning, DenoiserConfig } from './denoiser.js';
 import { conv2d, crossAttention, dense, groupNorm, ParamSpecBuilder, silu, timestepFeatures, upsample2x, type ParamSpec, type Params } from './nn.js';
 import { ParametricDenoiser, type ParamInitOptions } from './param-denoiser.js';
 import { registerDenoiserKind } from './registry.js';
-import type { NamedArray } from './weights-file.js';
 
 const posInt = z.number().int().positive();
 
@@ -294,41 +293,36 @@ export class TinyUNet extends ParametricDenoiser<TinyUNetConfig> {
 
 registerDenoiserKind('TinyUNet', (config, weights, { trainable }) => new TinyUNet(config as TinyUNetConfigInput, { values: weights, trainable }));
 
+/** Axis permutation from tfjs to PyTorch layout by rank (conv2d, conv1d, dense). */
+function torchPerm(rank: number): number[] | null {
+  return rank === 4 ? [3, 2, 0, 1] : rank === 3 ? [2, 1, 0] : rank === 2 ? [1, 0] : null;
+}
+
 /**
  * Convert tfjs-layout weights to PyTorch layout: conv `[kh, kw, Cin, Cout]` → `[Cout, Cin, kh, kw]`,
- * 1-D conv `[k, Cin, Cout]` → `[Cout, Cin, k]`, dense `[in, out]` → `[out, in]`; 1-D tensors unchanged.
+ * 1-D conv `[k, Cin, Cout]` → `[Cout, Cin, k]`, dense `[in, out]` → `[out, in]`; 1-D tensors copied.
  * Names are already PyTorch `state_dict` keys.
- * @param named - name → variable (e.g. `model.namedVariables()`).
- * @returns name → `{ data, shape }` in PyTorch layout (row-major).
+ * @param named - name → tensor (e.g. `model.namedVariables()`).
+ * @returns name → new tensor in PyTorch layout (the caller disposes them).
  */
-export function toTorchLayout(named: Record<string, tf.Tensor>): Record<string, NamedArray> {
-  const out: Record<string, NamedArray> = {};
+export function toTorchLayout(named: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
   for (const [name, v] of Object.entries(named)) {
-    const perm = v.rank === 4 ? [3, 2, 0, 1] : v.rank === 3 ? [2, 1, 0] : v.rank === 2 ? [1, 0] : null;
-    const t = perm ? tf.transpose(v, perm) : v;
-    out[name] = { data: t.dataSync() as Float32Array, shape: [...t.shape] };
-    if (t !== v) t.dispose();
+    const perm = torchPerm(v.rank);
+    out[name] = perm ? tf.transpose(v, perm) : v.clone();
   }
   return out;
 }
 
 /**
- * The inverse of {@link toTorchLayout}: PyTorch-layout arrays to tfjs-layout `{ data, shape }`,
- * ready for `new TinyUNet(config, { values })`.
- * @throws {ConfigError} for an array whose size does not match its shape.
+ * The inverse of {@link toTorchLayout}: PyTorch-layout tensors (e.g. from a `.safetensors` a PyTorch
+ * model saved) to tfjs layout, ready for `new TinyUNet(config, { values })`.
+ * @param named - name → tensor in PyTorch layout.
+ * @returns name → new tensor in tfjs layout (the caller disposes them).
  */
-export function fromTorchLayout(named: Record<string, NamedArray>): Record<string, NamedArray> {
-  const out: Record<string, NamedArray> = {};
-  for (const [name, { data, shape }] of Object.entries(named)) {
-    if (shape.reduce((a, b) => a * b, 1) !== data.length) throw new ConfigError(`fromTorchLayout: '${name}' has ${data.length} values for shape [${shape.join(', ')}].`);
-    const perm = shape.length === 4 ? [2, 3, 1, 0] : shape.length === 3 ? [2, 1, 0] : shape.length === 2 ? [1, 0] : null;
-    if (!perm) {
-      out[name] = { data, shape };
-      continue;
-    }
-    const t = tf.tidy(() => tf.transpose(tf.tensor(data, shape), perm));
-    out[name] = { data: t.dataSync() as Float32Array, shape: [...t.shape] };
-    t.dispose();
-  }
+export function fromTorchLayout(named: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
+  const inv: Record<number, number[]> = { 4: [2, 3, 1, 0], 3: [2, 1, 0], 2: [1, 0] };
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, v] of Object.entries(named)) out[name] = inv[v.rank] ? tf.transpose(v, inv[v.rank]) : v.clone();
   return out;
 }

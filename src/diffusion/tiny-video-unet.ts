@@ -37,7 +37,8 @@ export type TinyVideoUNetConfigInput = Omit<z.input<typeof TinyVideoUNetConfigSc
 function repeatPerFrame(x: tf.Tensor, T: number): tf.Tensor {
   const B = x.shape[0];
   const rest = x.shape.slice(1);
-  const y = tf.broadcastTo(tf.reshape(x, [B, 1, ...rest]), [B, T, ...rest]);
+  const m = rest.reduce((a, b) => a * b, 1);
+  const y = tf.broadcastTo(tf.reshape(x, [B, 1, m]), [B, T, m]); // rank 3: tfjs has a Tile gradient for it
   return tf.reshape(y, [B * T, ...rest]);
 }
 

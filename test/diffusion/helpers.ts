@@ -1,21 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { initEngine } from '../../src/core/engine.js';
 import { expect } from 'vitest';
 
-/** Select a tfjs backend for tests: the engine helper's initEngine when present, else plain setBackend. */
+/** Start the engine on `name` (registers the wasm gradient kernels). */
 export async function useBackend(name: 'wasm' | 'cpu' = 'wasm'): Promise<void> {
-  try {
-    // src/core/engine.ts lands on main from the engine helper; it registers the wasm gradient kernels.
-    const mod = (await import('../../src/core/engine.js' as string)) as { initEngine?: (o: { backend: string }) => Promise<unknown> };
-    if (mod.initEngine) {
-      await mod.initEngine({ backend: name });
-      return;
-    }
-  } catch {
-    // not available yet
-  }
-  await tf.setBackend(name);
-  await tf.ready();
+  await initEngine({ backend: name, threads: 1 });
 }
 
 /** Element-wise |a − b| ≤ atol + rtol·|b|, reporting the worst index. */
