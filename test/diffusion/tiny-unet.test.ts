@@ -60,7 +60,7 @@ describe('TinyUNet (reference spec)', () => {
     for (const [k, v] of Object.entries(named)) byName[k] = grads[v.name];
     const torchGrads = toTorchLayout(byName);
     for (const [name, g] of Object.entries(golden.grads)) {
-      const d = torchGrads[name].dataSync();
+      const d = Array.from(torchGrads[name].dataSync());
       const norm = Math.sqrt(d.reduce((a, b) => a + b * b, 0));
       expect(Math.abs(norm - g.norm) / g.norm, `${name} grad norm`).toBeLessThan(1e-4);
       expectClose(Array.from(d.slice(0, 6)), g.first, 1e-3, 1e-4 * g.norm, `${name} grad`);
