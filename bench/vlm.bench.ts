@@ -13,7 +13,7 @@ import { createRng } from '../src/core/random.js';
 import { labelPairs, openAIJudge, type PairRecord } from '../src/vlm/index.js';
 import { startFakeServer } from '../test/vlm/helpers/fake-openai-server.js';
 
-const N = Number(process.env.VLM_BENCH_PAIRS ?? 64);
+const N = Number(process.env.VLM_BENCH_PAIRS ?? 128);
 const rng = createRng('vlm-bench');
 async function noisePng(side: number): Promise<Uint8Array> {
   const px = Buffer.alloc(side * side * 3);
