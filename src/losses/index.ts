@@ -1,1 +1,16 @@
-export {};
+export * from './types.js';
+export { softplus, negLogSigmoid, countNonFinite, stopGradient } from './stable.js';
+export * from './denoising-error.js';
+export { LINKS, linkLoss } from './links.js';
+export type { Link, LinkInputs } from './links.js';
+export { preferenceLoss } from './preference.js';
+export type { PreferenceScores, PreferenceOptions } from './preference.js';
+export { diffusionDpoLoss, betaFromDiffusersSd15 } from './diffusion-dpo.js';
+export type { PairErrors, DiffusionDpoOptions } from './diffusion-dpo.js';
+export * from './dcpo.js';
+export * from './smpo.js';
+export * from './dense-dpo.js';
+export * from './kto.js';
+export * from './mapo.js';
+export * from './sft.js';
+export * from './registry.js';
