@@ -11,7 +11,7 @@ import { countNonFinite } from './stable.js';
 import type { LossOutput } from './types.js';
 
 /** Per-segment denoising errors of the two videos of a pair (each `[B, F]`, from {@link segmentErrors}). */
-export interface SegmentPairErrors {
+export type SegmentPairErrors = {
   /** err_θ per segment of video A `[B, F]`. */
   policyA: tf.Tensor2D;
   /** err_θ per segment of video B `[B, F]`. */

@@ -11,7 +11,7 @@ import { countNonFinite } from './stable.js';
 import type { LossOutput } from './types.js';
 
 /** Per-sample denoising errors of a preference pair batch (each `[B]`, from {@link denoisingError}). */
-export interface PairErrors {
+export type PairErrors = {
   /** err_θ of the chosen samples `[B]` (inside the gradient tape). */
   policyChosen: tf.Tensor1D;
   /** err_θ of the rejected samples `[B]`. */

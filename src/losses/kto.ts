@@ -9,7 +9,7 @@ import { countNonFinite, safeMean, stopGradient } from './stable.js';
 import type { LossOutput } from './types.js';
 
 /** Per-sample denoising errors of desirable and undesirable samples (unpaired: the two sizes may differ). */
-export interface KtoErrors {
+export type KtoErrors = {
   /** err_θ of the desirable (thumbs-up) samples `[Bd]`. */
   policyChosen: tf.Tensor1D;
   /** err_θ of the undesirable (thumbs-down) samples `[Bu]`. */

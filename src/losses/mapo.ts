@@ -10,7 +10,7 @@ import { countNonFinite, negLogSigmoid } from './stable.js';
 import type { LossOutput } from './types.js';
 
 /** Per-sample policy denoising errors of a pair batch (no reference model). */
-export interface PolicyPairErrors {
+export type PolicyPairErrors = {
   /** err_θ of the chosen samples `[B]`. */
   policyChosen: tf.Tensor1D;
   /** err_θ of the rejected samples `[B]`. */

@@ -22,7 +22,7 @@ import { type Link, LINKS, linkLoss } from './links.js';
 import type { LossOutput } from './types.js';
 
 /** Per-pair scores: implicit log-ratios r (before β) of the chosen and the rejected sample. */
-export interface PreferenceScores {
+export type PreferenceScores = {
   /** r of the chosen sample per pair `[N]`. */
   chosen: tf.Tensor1D;
   /** r of the rejected sample per pair `[N]`. */

@@ -24,7 +24,7 @@ import type { LossOutput } from './types.js';
  * (`errorKind: 'segment'`, each `[B, F]`). Policy errors come from inside the gradient tape,
  * reference errors from outside it.
  */
-export interface PairErrorInputs {
+export type PairErrorInputs = {
   /** err_θ of the chosen samples `[B]` (`[B, F]` for segment losses). KTO: the desirable samples. */
   policyChosen: tf.Tensor;
   /** err_θ of the rejected samples `[B]` (`[B, F]`). KTO: the undesirable samples. */

@@ -35,7 +35,7 @@ export type MetricName =
   | 'nonFinite';
 
 /** What every loss returns: a scalar loss (differentiable) and scalar metrics (for logging). */
-export interface LossOutput {
+export type LossOutput = {
   /** The scalar to minimise. */
   loss: tf.Scalar;
   /** Scalar metrics keyed by {@link MetricName} (or a loss-specific name documented on the loss). */

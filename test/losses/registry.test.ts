@@ -85,7 +85,7 @@ describe('lossRegistry', () => {
     }
     tf.dispose(out);
     expectNoLeakedTensors(() => tf.dispose(spec.compute(inputs, options)));
-    tf.dispose(inputs as unknown as tf.TensorContainer);
+    tf.dispose(inputs);
   });
 
   it('missing required input: ConfigError naming it', () => {
