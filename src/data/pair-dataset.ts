@@ -10,6 +10,7 @@ import { createRng } from '../core/random.js';
 import { decodeImage, bytesToUnit, mapLimit, type LoadImageOptions } from '../image/load.js';
 import { identityEncoder, type Encoder } from './encoder.js';
 import type { PairManifest, PreferencePair } from './manifest.js';
+import type { LatentCache } from './latent-cache.js';
 
 /** One pair held in memory: flattened chosen/rejected arrays of the dataset's `shape`. */
 export interface PairExample {
@@ -354,6 +355,34 @@ export class PairDataset {
         segments: data.segments?.[i],
       });
     }
+    return new PairDataset(examples, shape, options);
+  }
+
+  /**
+   * A dataset from a latent cache built with `buildLatentCache` for the same manifest.
+   *
+   * @param manifest - the pairs (images are hashed to find their entries).
+   * @param cache - from `buildLatentCache(...).cache` or `openLatentCache(dir)`.
+   * @param options - batchSize, seed, shuffle, dropLast.
+   * @throws {ConfigError} when an image is not cached (new or changed since the build).
+   * @throws {ShapeError} when latents differ in shape.
+   * @example
+   * const { cache } = await buildLatentCache(manifest, encoder, 'cache/', { size: 64 });
+   * const ds = await PairDataset.fromLatentCache(manifest, cache, { batchSize: 8, seed: 0 });
+   */
+  static async fromLatentCache(manifest: PairManifest | readonly PreferencePair[], cache: LatentCache, options: PairDatasetOptions): Promise<PairDataset> {
+    const records = 'records' in manifest ? manifest.records : manifest;
+    const lat = await cache.readPairs(records);
+    const shape = lat.length ? lat[0].chosen.shape : [];
+    const examples = records.map((r, i) => ({
+      chosen: lat[i].chosen.data,
+      rejected: lat[i].rejected.data,
+      prompt: r.prompt,
+      captionChosen: r.captionChosen,
+      captionRejected: r.captionRejected,
+      label: r.label,
+      segments: r.segments,
+    }));
     return new PairDataset(examples, shape, options);
   }
 
