@@ -450,7 +450,7 @@ export async function labelSegments(videoA: VideoInput, videoB: VideoInput, judg
 
 /** Anything that captions an image, such as an {@link OpenAIJudge}. */
 export interface Captioner {
-  caption(image: JudgeMedia, options?: { instruction?: string; signal?: AbortSignal }): Promise<string>;
+  caption(image: JudgeMedia, options?: { instruction?: string; prompt?: string; signal?: AbortSignal }): Promise<string>;
 }
 
 /**
@@ -466,9 +466,79 @@ export interface Captioner {
 export async function captionImage(
   captioner: Captioner,
   image: MediaInput,
-  options: { instruction?: string; signal?: AbortSignal; baseDir?: string } = {},
+  options: { instruction?: string; prompt?: string; signal?: AbortSignal; baseDir?: string } = {},
 ): Promise<string> {
   const media = toJudgeMedia(image, options.baseDir);
   if (media.kind !== 'image') throw new ConfigError('captionImage takes one image, not frames.');
-  return captioner.caption(media, { instruction: options.instruction, signal: options.signal });
+  return captioner.caption(media, { instruction: options.instruction, prompt: options.prompt, signal: options.signal });
+}
+
+/** Options of {@link captionPairs}. */
+export interface CaptionPairsOptions {
+  /** Which images to caption. Default `both` (DCPO-c); `rejected` keeps the prompt as the chosen caption. */
+  which?: 'both' | 'rejected';
+  /** Replacement instruction. */
+  instruction?: string;
+  /** Pairs in flight at once. Default 4. */
+  concurrency?: number;
+  signal?: AbortSignal;
+  onProgress?: (event: LabelEvent) => void;
+  baseDir?: string;
+}
+
+/** A pair with DCPO captions, or the reason it has none. */
+export interface CaptionedPair {
+  index: number;
+  status: 'labelled' | 'failed';
+  captionChosen?: string;
+  captionRejected?: string;
+  error?: string;
+}
+
+/**
+ * Caption both images of each pair (or only the rejected one) given the original prompt, for
+ * DCPO's dual-caption training (`captionChosen`, `captionRejected` in the manifest).
+ * Failures are reported per pair, never thrown.
+ * @param records - the pairs.
+ * @param captioner - an {@link OpenAIJudge} or anything with `caption`.
+ * @param options - see {@link CaptionPairsOptions}.
+ * @returns one entry per record, failures and a summary.
+ * @throws {PrefkitError} code `ABORTED` when `options.signal` aborts.
+ * @see Saeidi et al., DCPO (arXiv 2502.06023), DCPO-c and DCPO-h.
+ */
+export async function captionPairs(
+  records: readonly PairRecord[],
+  captioner: Captioner,
+  options: CaptionPairsOptions = {},
+): Promise<{ captions: CaptionedPair[]; failures: LabelFailure[]; summary: LabelSummary }> {
+  const started = Date.now();
+  const total = records.length;
+  const failures: LabelFailure[] = [];
+  let done = 0;
+  emitSafe(options.onProgress, { type: 'start', total });
+  const captions = await mapConcurrent(
+    records,
+    options.concurrency ?? 4,
+    async (r, index): Promise<CaptionedPair> => {
+      const ask = (m: MediaInput) => captionImage(captioner, m, { instruction: options.instruction, prompt: r.prompt, signal: options.signal, baseDir: options.baseDir });
+      let out: CaptionedPair;
+      try {
+        const [captionChosen, captionRejected] = await Promise.all([options.which === 'rejected' ? Promise.resolve(r.prompt) : ask(r.chosen), ask(r.rejected)]);
+        out = { index, status: 'labelled', captionChosen, captionRejected };
+      } catch (e) {
+        if (isAbort(e) || options.signal?.aborted) throw abortError();
+        const f = failureOf(index, e);
+        failures.push(f);
+        out = { index, status: 'failed', error: f.message };
+      }
+      done++;
+      emitSafe(options.onProgress, { type: 'item', index, status: out.status, cached: false, done, total, failed: failures.length, ...(out.error ? { error: out.error } : {}) });
+      return out;
+    },
+    options.signal,
+  );
+  failures.sort((a, b) => a.index - b.index);
+  const summary: LabelSummary = { total, labelled: total - failures.length, failed: failures.length, cached: 0, elapsedMs: Date.now() - started };
+  emitSafe(options.onProgress, { type: 'done', summary, failures });
+  return { captions, failures, summary };
 }

@@ -6,7 +6,8 @@
  * - the `openai` client's own retries are OFF (`maxRetries: 0`); this judge retries instead, so
  *   the number of requests per question is bounded and counted: at most `maxRetries + 1` HTTP
  *   requests per ask, and at most 2 asks (one re-ask after an invalid reply) per question, i.e.
- *   ≤ 2·(maxRetries + 1) requests per comparison, doubled with `bothOrders`;
+ *   ≤ 2·(maxRetries + 1) requests per comparison, doubled with `bothOrders` (plus, once, a repeat
+ *   without `response_format` when a server rejects it with HTTP 400/422);
  * - retried: HTTP 408, 409, 429 and 5xx, timeouts and dropped or refused connections; the wait is
  *   the server's `Retry-After`/`retry-after-ms` when given (capped at `maxRetryAfterMs`), else
  *   exponential back-off with jitter;
@@ -71,6 +72,11 @@ export const OpenAIJudgeOptionsSchema = z.object({
   seed: z.number().int().default(0),
   /** Re-ask once after an invalid reply. */
   reask: z.boolean().default(true),
+  /**
+   * When the server answers HTTP 400/422 to a request carrying `response_format` (servers that do
+   * not support it), repeat it once without, and send none from then on. The reply is still validated.
+   */
+  responseFormatFallback: z.boolean().default(true),
   /** Replacement system prompt. */
   systemPrompt: z.string().optional(),
 });
@@ -87,6 +93,7 @@ export type JudgeEvent =
   | { type: 'retry'; key: string; attempt: number; delayMs: number; reason: string; status?: number }
   | { type: 'invalid-reply'; key: string; problem: string; willReask: boolean }
   | { type: 'cache-hit'; key: string }
+  | { type: 'response-format-dropped'; key: string; status: number; reason: string }
   | { type: 'answer'; key: string; ms: number }
   | { type: 'failure'; key: string; message: string };
 
@@ -115,9 +122,9 @@ export interface OpenAIJudge extends Judge {
   /**
    * Caption an image (DCPO's captioning strategy).
    * @param image - the image.
-   * @param options - `instruction` replaces the default instruction.
+   * @param options - `instruction` replaces the default instruction; `prompt` is the generation prompt (DCPO-c).
    */
-  caption(image: JudgeMedia, options?: { instruction?: string; signal?: AbortSignal }): Promise<string>;
+  caption(image: JudgeMedia, options?: { instruction?: string; prompt?: string; signal?: AbortSignal }): Promise<string>;
 }
 
 type ChatMessage = OpenAI.Chat.Completions.ChatCompletionMessageParam;
@@ -171,6 +178,7 @@ export function openAIJudge(options: OpenAIJudgeOptions): OpenAIJudge {
     judgement: zodResponseFormat(JudgementReplySchema, 'judgement'),
     caption: zodResponseFormat(CaptionReplySchema, 'caption'),
   };
+  let responseFormat = o.responseFormat;
   const emit = (e: JudgeEvent) => {
     try {
       onEvent?.(e);
@@ -188,8 +196,13 @@ export function openAIJudge(options: OpenAIJudgeOptions): OpenAIJudge {
       temperature: o.temperature,
       max_tokens: o.maxTokens,
     };
-    if (o.responseFormat === 'json_schema') body.response_format = formats[format];
-    else if (o.responseFormat === 'json_object') body.response_format = { type: 'json_object' };
+    const setFormat = () => {
+      delete body.response_format;
+      if (responseFormat === 'json_schema') body.response_format = formats[format];
+      else if (responseFormat === 'json_object') body.response_format = { type: 'json_object' };
+    };
+    setFormat();
+    let droppedFormat = false;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw abortError();
       const timeout = AbortSignal.timeout(o.timeoutMs);
@@ -229,6 +242,20 @@ export function openAIJudge(options: OpenAIJudgeOptions): OpenAIJudge {
         } else {
           failure = { reason: `unexpected error: ${(e as Error)?.message ?? String(e)}`, retryable: false };
         }
+      }
+      if (
+        o.responseFormatFallback &&
+        !droppedFormat &&
+        body.response_format !== undefined &&
+        (failure.status === 400 || failure.status === 422)
+      ) {
+        // The server may not support response_format: ask the same question once without it.
+        droppedFormat = true;
+        responseFormat = 'none';
+        setFormat();
+        emit({ type: 'response-format-dropped', key, status: failure.status, reason: scrub(failure.reason) });
+        attempt--;
+        continue;
       }
       if (!failure.retryable || attempt >= o.maxRetries) {
         const what = failure.retryable ? `after ${attempt + 1} attempt(s) (maxRetries ${o.maxRetries})` : '(not retryable)';
@@ -355,7 +382,7 @@ export function openAIJudge(options: OpenAIJudgeOptions): OpenAIJudge {
     async caption(image, opts = {}) {
       if (opts.signal?.aborted) throw abortError();
       const enc = await encodeMedia(image, encodeOpts);
-      const text = buildCaptionPrompt(opts.instruction);
+      const text = buildCaptionPrompt(opts.instruction, opts.prompt);
       const key = cacheKey({ v: PROMPT_VERSION, kind: 'caption', model: o.model, text, media: enc.hash });
       const messages: ChatMessage[] = [{ role: 'user', content: [{ type: 'text', text }, ...imageParts(enc.dataUrls)] }];
       const { value } = await cached(key, 'caption', opts.signal, () => askValidated(messages, CaptionReplySchema, 'caption', '{"caption"}', key, opts.signal));

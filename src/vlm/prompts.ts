@@ -81,13 +81,19 @@ export function buildReaskPrompt(problem: string, fields: string): string {
 }
 
 /**
- * The user-message text for captioning an image (DCPO's captioning strategy).
+ * The user-message text for captioning an image (DCPO's captioning strategy: caption each image
+ * given the original prompt, so the caption says what the image actually shows).
  * @param instruction - optional replacement for the default instruction.
+ * @param prompt - the prompt the image was generated for, when known.
  */
-export function buildCaptionPrompt(instruction?: string): string {
+export function buildCaptionPrompt(instruction?: string, prompt?: string): string {
+  const context = prompt
+    ? `This image was generated for the prompt ${JSON.stringify(prompt)}. Describe what the image actually shows, keeping the prompt's wording where it is accurate and correcting it where it is not. `
+    : '';
   return (
+    context +
     (instruction ??
-      'Describe this image in one detailed sentence as a text-to-image prompt: subjects, attributes, actions, setting and style.') +
+      'Write one detailed sentence usable as a text-to-image prompt: subjects, attributes, counts, actions, setting and style.') +
     ' Reply with only a JSON object: {"caption": "<the caption>"}.'
   );
 }

@@ -3,7 +3,7 @@
  * concurrency limiter for VLM requests.
  * @module
  */
-import { PrefkitError } from '../errors.js';
+import { ConfigError, PrefkitError } from '../errors.js';
 import type { Rng } from '../core/random.js';
 
 /** How failed requests are retried. */
@@ -78,8 +78,13 @@ export function abortError(): PrefkitError {
 export class Limiter {
   private active = 0;
   private readonly queue: Array<() => void> = [];
-  /** @param limit - maximum concurrent holders (>= 1). */
-  constructor(readonly limit: number) {}
+  /**
+   * @param limit - maximum concurrent holders (a whole number >= 1).
+   * @throws {ConfigError} for any other limit.
+   */
+  constructor(readonly limit: number) {
+    if (!Number.isInteger(limit) || limit < 1) throw new ConfigError(`Limiter limit must be a whole number >= 1; got ${limit}.`);
+  }
   /** Run `fn` once a slot is free; the slot is released when it settles. */
   async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     await this.acquire(signal);
@@ -135,6 +140,9 @@ export async function mapConcurrent<T, R>(
   fn: (item: T, index: number) => Promise<R>,
   signal?: AbortSignal,
 ): Promise<R[]> {
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new ConfigError(`concurrency must be a whole number >= 1; got ${concurrency}.`, { source: 'labelling options' });
+  }
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { initEngine } from '../../src/core/engine.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isConfigError, isShapeError } from '../../src/errors.js';
 import { functionJudge, labelPairs, labelSegments, openAIJudge, segmentBounds, type JudgeMedia, type LabelEvent } from '../../src/vlm/index.js';
@@ -11,7 +12,7 @@ import { solidPng } from './helpers/media.js';
 let dir: string;
 let s: FakeServer | undefined;
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await initEngine({ backend: 'wasm' });
   dir = await mkdtemp(join(tmpdir(), 'prefkit-vlm-label-'));
 });
 afterEach(async () => {

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { initEngine } from '../../src/core/engine.js';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMediaError, isShapeError } from '../../src/errors.js';
@@ -10,7 +11,7 @@ import { solidPng } from './helpers/media.js';
 
 let dir: string;
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await initEngine({ backend: 'wasm' });
   dir = await mkdtemp(join(tmpdir(), 'prefkit-vlm-media-'));
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isVlmError, isPrefkitError } from '../../src/errors.js';
-import { JudgeCache, captionImage, labelPairs, openAIJudge, type JudgeEvent, type OpenAIJudgeOptions, type PairRecord } from '../../src/vlm/index.js';
+import { JudgeCache, captionImage, captionPairs, labelPairs, openAIJudge, type JudgeEvent, type OpenAIJudgeOptions, type PairRecord } from '../../src/vlm/index.js';
 import { startFakeServer, type Fault, type FakeServer, type FakeServerOptions } from './helpers/fake-openai-server.js';
 import { solidPng } from './helpers/media.js';
 
@@ -96,6 +96,19 @@ describe('openAIJudge against a local OpenAI-compatible server', () => {
     await judgeFor(s, { responseFormat: 'json_object' }).compare({ first: img, second: img, prompt: 'item-1' });
     await judgeFor(s, { responseFormat: 'none' }).compare({ first: img, second: img, prompt: 'item-2' });
     expect(s.requests.map((r) => r.responseFormat)).toEqual(['json_object', 'none']);
+  });
+
+  it('drops response_format once for a server that rejects it (HTTP 400), and remembers', async () => {
+    const s = await server({ fault: (r) => (r.responseFormat !== 'none' ? { kind: 'status', status: 400, body: '{"error":{"message":"response_format not supported"}}' } : undefined) });
+    const events: JudgeEvent[] = [];
+    const res = await labelPairs(await pairs(3), judgeFor(s, { onEvent: (e) => events.push(e) }), { concurrency: 1 });
+    expect(res.summary.labelled).toBe(3);
+    expect(s.requests.map((r) => r.responseFormat)).toEqual(['json_schema:judgement', 'none', 'none', 'none']);
+    expect(events.filter((e) => e.type === 'response-format-dropped')).toHaveLength(1);
+    const s2 = await server({ fault: (r) => (r.responseFormat !== 'none' ? { kind: 'status', status: 400 } : undefined) });
+    const res2 = await labelPairs(await pairs(1), judgeFor(s2, { responseFormatFallback: false }));
+    expect(res2.summary.failed).toBe(1);
+    expect(s2.requests).toHaveLength(1);
   });
 
   it('accepts JSON inside markdown fences without re-asking', async () => {
@@ -190,7 +203,9 @@ describe('openAIJudge against a local OpenAI-compatible server', () => {
     const res = await labelPairs(await pairs(2), judgeFor(s, { maxRetries: 3 }));
     expect(res.summary.failed).toBe(2);
     expect(s.counts().get('item-0')).toBe(4);
-    expect(s.counts().get('item-1')).toBe(1);
+    // A 400 is not retried; it is repeated once without response_format (servers that reject it).
+    expect(s.counts().get('item-1')).toBe(2);
+    expect(s.requests.filter((r) => r.item === 'item-1').map((r) => r.responseFormat)).toEqual(['json_schema:judgement', 'none']);
     expect(res.failures[0]!.message).toMatch(/failed after 4 attempt\(s\).*HTTP 500/);
     expect(res.failures[1]!.message).toMatch(/not retryable.*HTTP 400/);
   });
@@ -361,6 +376,20 @@ describe('openAIJudge against a local OpenAI-compatible server', () => {
     expect(s.requests).toHaveLength(1);
     expect(s.requests[0]!.responseFormat).toBe('json_schema:caption');
     expect(s.requests[0]!.images).toHaveLength(1);
+  });
+
+  it('captions both images of pairs given the prompt (DCPO-c), reporting failures per pair', async () => {
+    const s = await server({
+      caption: (r) => `caption of ${r.item}`,
+      fault: (r) => (r.item === 'item-1' ? { kind: 'status', status: 500 } : undefined),
+    });
+    const res = await captionPairs(await pairs(3), judgeFor(s, { maxRetries: 0 }));
+    expect(res.captions[0]).toMatchObject({ status: 'labelled', captionChosen: 'caption of item-0', captionRejected: 'caption of item-0' });
+    expect(res.captions[1]).toMatchObject({ status: 'failed' });
+    expect(res.summary).toMatchObject({ labelled: 2, failed: 1 });
+    expect(s.requests.find((r) => r.item === 'item-2')!.text).toContain('generated for the prompt "item-2"');
+    const only = await captionPairs((await pairs(1)).map((p) => ({ ...p, prompt: 'item-7' })), judgeFor(s), { which: 'rejected' });
+    expect(only.captions[0]).toMatchObject({ captionChosen: 'item-7', captionRejected: 'caption of item-7' });
   });
 });
 

@@ -71,6 +71,11 @@ describe('Limiter and mapConcurrent', () => {
     await expect(p).rejects.toSatisfy((e) => isPrefkitError(e) && e.code === 'ABORTED');
     expect(started.length).toBeLessThan(10);
   });
+  it('rejects a concurrency that is not a whole number >= 1', async () => {
+    await expect(mapConcurrent([1], 0, async (x) => x)).rejects.toThrow(/concurrency must be a whole number >= 1; got 0/);
+    await expect(mapConcurrent([1], Number.NaN, async (x) => x)).rejects.toThrow(/got NaN/);
+    expect(() => new Limiter(1.5)).toThrow(/whole number/);
+  });
   it('sleep rejects at once on abort', async () => {
     const ac = new AbortController();
     const t0 = Date.now();
