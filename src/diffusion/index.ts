@@ -13,3 +13,5 @@ export * from './tiny-unet.js';
 export * from './tiny-video-unet.js';
 export * from './layers-adapter.js';
 export * from './load.js';
+export * from './sampler.js';
+export * from './inversion.js';
