@@ -107,7 +107,7 @@ describe('ddimInvert / renoiseInvert', () => {
     const pooled = tf.tensor2d([[0.3], [-0.2]]);
     const x0 = tf.tidy(() => tf.add(tf.mul(tf.randomNormal([2, 8, 8, 2], 0, 1, 'float32', 5), 0.5), tf.reshape(tf.tensor1d([0.3, -0.2]), [2, 1, 1, 1])));
     const zT = ddimInvert(model, x0, { cond: { pooled }, steps: 50, schedule });
-    const z = zT.dataSync();
+    const z = Array.from(zT.dataSync());
     const zStd = Math.sqrt(z.reduce((a, b) => a + b * b, 0) / z.length);
     expect(zStd).toBeGreaterThan(0.7); // a noise latent, not x0
     const back = sample(model, { shape: [2, 8, 8, 2], latents: zT, cond: { pooled }, steps: 50, schedule });
