@@ -312,10 +312,11 @@ export function openAIJudge(options: OpenAIJudgeOptions): OpenAIJudge {
     throw new PrefkitError('INTERNAL', 'unreachable');
   }
 
-  async function cached<T>(key: string, kind: string, signal: AbortSignal | undefined, produce: () => Promise<T>): Promise<{ value: T; cached: boolean }> {
+  async function cached<T>(key: string, kind: string, schema: z.ZodType<T>, produce: () => Promise<T>): Promise<{ value: T; cached: boolean }> {
     const cache = await getCache();
     const hit = cache?.get(key);
-    if (hit) {
+    // An entry that no longer matches the reply schema (hand-edited, older format) is asked again.
+    if (hit && schema.safeParse(hit.value).success) {
       stats.cacheHits++;
       emit({ type: 'cache-hit', key });
       return { value: hit.value as T, cached: true };
@@ -341,7 +342,6 @@ export function openAIJudge(options: OpenAIJudgeOptions): OpenAIJudge {
       }
     })();
     inflight.set(key, p);
-    void signal;
     return { value: await p, cached: false };
   }
 
@@ -359,12 +359,12 @@ export function openAIJudge(options: OpenAIJudgeOptions): OpenAIJudge {
       framesShown: a.frameIndices?.length ?? o.framesPerSegment,
       frameLayout: o.frameLayout,
     });
-    const key = cacheKey({ v: PROMPT_VERSION, kind: 'compare', model: o.model, system, text, first: a.hash, second: b.hash, criteria: request.criteria ?? null, prompt: request.prompt ?? null });
+    const key = cacheKey({ v: PROMPT_VERSION, kind: 'compare', model: o.model, system, text, first: a.hash, second: b.hash, criteria: request.criteria?.trim() || 'overall', prompt: request.prompt ?? null });
     const messages: ChatMessage[] = [
       { role: 'system', content: system },
       { role: 'user', content: [{ type: 'text', text }, ...imageParts(a.dataUrls), ...imageParts(b.dataUrls)] },
     ];
-    const { value, cached: fromCache } = await cached(key, 'compare', signal, () =>
+    const { value, cached: fromCache } = await cached(key, 'compare', JudgementReplySchema, () =>
       askValidated(messages, JudgementReplySchema, 'judgement', '{"rationale", "preference", "confidence"}', key, signal),
     );
     const reply = value as z.infer<typeof JudgementReplySchema>;
@@ -385,7 +385,7 @@ export function openAIJudge(options: OpenAIJudgeOptions): OpenAIJudge {
       const text = buildCaptionPrompt(opts.instruction, opts.prompt);
       const key = cacheKey({ v: PROMPT_VERSION, kind: 'caption', model: o.model, text, media: enc.hash });
       const messages: ChatMessage[] = [{ role: 'user', content: [{ type: 'text', text }, ...imageParts(enc.dataUrls)] }];
-      const { value } = await cached(key, 'caption', opts.signal, () => askValidated(messages, CaptionReplySchema, 'caption', '{"caption"}', key, opts.signal));
+      const { value } = await cached(key, 'caption', CaptionReplySchema, () => askValidated(messages, CaptionReplySchema, 'caption', '{"caption"}', key, opts.signal));
       return (value as z.infer<typeof CaptionReplySchema>).caption;
     },
   };

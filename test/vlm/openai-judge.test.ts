@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -296,6 +296,19 @@ describe('openAIJudge against a local OpenAI-compatible server', () => {
     const lines = (await readFile(cacheFile, 'utf8')).trim().split('\n');
     expect(lines).toHaveLength(7);
     expect(JSON.parse(lines[0]!)).toMatchObject({ v: 1, kind: 'compare', model: 'fake-vlm', value: { preference: 'first' } });
+  });
+
+  it('asks again when a cached entry no longer matches the reply schema', async () => {
+    const s = await server();
+    const cacheFile = join(dir, 'edited.jsonl');
+    const recs = await pairs(2);
+    await labelPairs(recs, judgeFor(s, { cacheFile }));
+    const lines = (await readFile(cacheFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    lines[0].value.preference = 'maybe';
+    await writeFile(cacheFile, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const res = await labelPairs(recs, judgeFor(s, { cacheFile }));
+    expect(res.summary).toMatchObject({ labelled: 2, cached: 1 });
+    expect(s.requests).toHaveLength(3);
   });
 
   it('resumes an aborted run without asking answered items again', async () => {
