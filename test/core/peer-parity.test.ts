@@ -67,12 +67,14 @@ describe('Diffusion-DPO step vs the PyTorch peer (small spec)', () => {
     tf.dispose([pred, mse]);
   });
 
-  it('has the same loss and gradients (every parameter, relative L2 < 1e-4)', async () => {
+  it('has the same loss and gradients (every parameter, relative L2 < 2e-4)', async () => {
     const lr = await rig.trainer.trainStep();
     const m = await rig.trainer.readMetrics(lr);
     const want = T['expect.loss'].dataSync()[0];
     expect(want).toBeGreaterThan(1); // not the trivial ln 2 of policy == reference
-    expect(Math.abs(m.loss - want) / want).toBeLessThan(1e-5);
+    // β/2 = 2500 multiplies the per-sample errors' float32 rounding (~1e-7, checked above at
+    // 1e-5 relative): the margin z differs by ~2500·2e-7 = 5e-4, so the loss by ~1e-4 relative.
+    expect(Math.abs(m.loss - want) / want).toBeLessThan(5e-4);
     const got = grads();
     const torchGrads = fromTorchLayout(group('grad.'));
     const names = Object.keys(torchGrads);
@@ -81,7 +83,8 @@ describe('Diffusion-DPO step vs the PyTorch peer (small spec)', () => {
     for (const n of names) {
       const e = relErr(got[n], torchGrads[n].dataSync());
       worst = Math.max(worst, e);
-      expect(e, `gradient of ${n}`).toBeLessThan(1e-4);
+      // every gradient carries the loss's σ(−z) factor, so it inherits that ~1e-4 (measured worst: 7.6e-5)
+      expect(e, `gradient of ${n}`).toBeLessThan(2e-4);
     }
     tf.dispose(Object.values(torchGrads));
     expect(worst).toBeGreaterThan(0);
@@ -100,12 +103,12 @@ describe('Diffusion-DPO step vs the PyTorch peer (small spec)', () => {
     for (const [n, w] of Object.entries(after)) {
       const p = vars[n].dataSync();
       const a = w.dataSync();
-      expect(relErr(p, a), `weights of ${n}`).toBeLessThan(1e-5);
-      // the 3-step update itself (lr 1e-5: ~3e-5 per weight) agrees too
       const b = before[n].dataSync();
+      if (b.some((x) => x !== 0)) expect(relErr(p, a), `weights of ${n}`).toBeLessThan(1e-5);
+      // the 3-step update itself (lr 1e-5: ~3e-5 per weight; measured worst 7.4e-4) agrees too
       const du = Float32Array.from(p, (x, i) => x - b[i]);
       const dw = Float32Array.from(a, (x, i) => x - b[i]);
-      expect(relErr(du, dw), `update of ${n}`).toBeLessThan(2e-2);
+      expect(relErr(du, dw), `update of ${n}`).toBeLessThan(2e-3);
     }
     tf.dispose([...Object.values(after), ...Object.values(before)]);
   });
