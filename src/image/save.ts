@@ -144,7 +144,8 @@ export async function imageGrid(images: tf.Tensor | readonly tf.Tensor[], option
         .toBuffer();
       composites.push({ input: cell, left, top });
       if (labels && lh > 0) {
-        const fontSize = Math.max(6, Math.floor(lh * 0.75));
+        // shrink long labels to the cell width (≈ 0.6 em per character in sans-serif)
+        const fontSize = Math.max(5, Math.min(Math.floor(lh * 0.75), Math.floor(w / (0.6 * Math.max(1, labels[i].length)))));
         const svg =
           `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${lh}">` +
           `<text x="${w / 2}" y="${Math.floor(lh * 0.8)}" font-family="sans-serif" font-size="${fontSize}" text-anchor="middle" fill="#000000">${escapeXml(labels[i])}</text></svg>`;

@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { initEngine } from '../../src/core/engine.js';
+import { expectNoLeakedTensors } from '../helpers/memory.js';
 import { buildLatentCache, openLatentCache, type LatentCacheProgress, type LatentCache } from '../../src/data/latent-cache.js';
 import { PairDataset, disposePairDatasetBatch } from '../../src/data/pair-dataset.js';
 import type { Encoder } from '../../src/data/encoder.js';
@@ -53,7 +54,7 @@ async function contents(cache: LatentCache): Promise<Map<string, number[]>> {
 }
 
 beforeAll(async () => {
-  await tf.setBackend('wasm');
+  await initEngine({ backend: 'wasm' });
   tmp = mkdtempSync(join(tmpdir(), 'prefkit-cache-'));
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -206,14 +207,14 @@ describe('buildLatentCache', () => {
     expect(c.size).toBe(8);
   });
 
-  it('leaks no tensors', async () => {
+  it('leaks no tensors (cold build, reads, get)', async () => {
     const dir = join(tmp, 'leak');
-    await buildLatentCache(pairs(), counting(), dir, { size: 8, shardSize: 4 });
-    rmSync(dir, { recursive: true });
-    const n = tf.memory().numTensors;
-    const r = await buildLatentCache(pairs(), counting(), dir, { size: 8, shardSize: 4 });
-    await contents(r.cache);
-    expect(tf.memory().numTensors).toBe(n);
+    await expectNoLeakedTensors(async () => {
+      rmSync(dir, { recursive: true, force: true });
+      const r = await buildLatentCache(pairs(), counting(), dir, { size: 8, shardSize: 4 });
+      await contents(r.cache);
+      (await r.cache.get(join(FIX, 'quad.png')))!.dispose();
+    });
   });
 });
 

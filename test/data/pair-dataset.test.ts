@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { initEngine } from '../../src/core/engine.js';
+import { expectNoLeakedTensors } from '../helpers/memory.js';
 import { PairDataset, disposePairDatasetBatch, type PairDatasetBatch } from '../../src/data/pair-dataset.js';
 import { identityEncoder, type Encoder } from '../../src/data/encoder.js';
 import type { PreferencePair } from '../../src/data/manifest.js';
@@ -11,7 +12,7 @@ import type { PairBatchSource, TrainBatch } from '../../src/train/types.js';
 const FIX = join(import.meta.dirname, '..', 'fixtures', 'images');
 
 beforeAll(async () => {
-  await tf.setBackend('wasm');
+  await initEngine({ backend: 'wasm' });
 });
 
 /** N pairs of shape [2, 2, 1]: chosen i is all i, rejected i is all −i; label i/N. */
@@ -142,11 +143,13 @@ describe('PairDataset', () => {
     ).toThrow(ShapeError);
   });
 
-  it('holds no tensors: batches are the only allocations and dispose cleanly', () => {
+  it('holds no tensors: a batch is 3 tensors (4 with segments) and disposes cleanly', () => {
     const ds = indexed(6, { batchSize: 4, seed: 1 });
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 5; i++) disposePairDatasetBatch(ds.nextBatch());
-    expect(tf.memory().numTensors).toBe(before);
+    expectNoLeakedTensors(() => disposePairDatasetBatch(ds.nextBatch()));
+    disposePairDatasetBatch(expectNoLeakedTensors(() => ds.nextBatch(), 3));
+    const seg = indexed(2, { batchSize: 2, seed: 1 }, [[1], [0]]);
+    disposePairDatasetBatch(expectNoLeakedTensors(() => seg.nextBatch(), 4));
+    expectNoLeakedTensors(() => indexed(3, { batchSize: 2, seed: 0 }));
   });
 
   it('is a PairBatchSource for the trainer: next(B) gives a TrainBatch', () => {
@@ -201,7 +204,7 @@ describe('PairDataset.fromManifest', () => {
 describe('identityEncoder', () => {
   it('returns a new tensor equal to its input', async () => {
     const x = tf.randomUniform([1, 2, 2, 3]) as tf.Tensor4D;
-    const z = identityEncoder.encode(x);
+    const z = expectNoLeakedTensors(() => identityEncoder.encode(x), 1);
     expect(z).not.toBe(x);
     expect(await z.data()).toEqual(await x.data());
     const y = identityEncoder.decode(z);

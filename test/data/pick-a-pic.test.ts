@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { initEngine } from '../../src/core/engine.js';
 import { readPickAPicParquet, fromPickAPic } from '../../src/data/pick-a-pic.js';
 import { loadImage } from '../../src/image/load.js';
 import { ConfigError } from '../../src/errors.js';
@@ -9,7 +9,7 @@ import { ConfigError } from '../../src/errors.js';
 const shard = join(import.meta.dirname, '..', 'fixtures', 'images', 'pickapic-tiny.parquet');
 
 beforeAll(async () => {
-  await tf.setBackend('wasm');
+  await initEngine({ backend: 'wasm' });
 });
 
 /** Mean RGB of an image in bytes. */

@@ -2,7 +2,8 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { initEngine } from '../../src/core/engine.js';
+import { expectNoLeakedTensors } from '../helpers/memory.js';
 import { loadImage, loadImages, decodeImage } from '../../src/image/load.js';
 import { MediaError, ConfigError, isMediaError } from '../../src/errors.js';
 import { createRng } from '../../src/core/random.js';
@@ -22,7 +23,7 @@ function expectRgb(got: number[], bytes: readonly number[], tolBytes = 0.5) {
 }
 
 beforeAll(async () => {
-  await tf.setBackend('wasm');
+  await initEngine({ backend: 'wasm' });
 });
 
 describe('loadImage on real files', () => {
@@ -66,6 +67,14 @@ describe('loadImage on real files', () => {
   it('grayscale PNG becomes RGB with equal channels', async () => {
     const t = await loadImage(f('gray.png'));
     expect(t.shape).toEqual([1, 3, 3]);
+    expectRgb(await pixel(t, 0, 0), [0, 0, 0]);
+    expectRgb(await pixel(t, 0, 1), [128, 128, 128]);
+    expectRgb(await pixel(t, 0, 2), [255, 255, 255]);
+    t.dispose();
+  });
+
+  it('16-bit grayscale PNG becomes 8-bit RGB', async () => {
+    const t = await loadImage(f('gray16.png'));
     expectRgb(await pixel(t, 0, 0), [0, 0, 0]);
     expectRgb(await pixel(t, 0, 1), [128, 128, 128]);
     expectRgb(await pixel(t, 0, 2), [255, 255, 255]);
@@ -169,11 +178,10 @@ describe('loadImage resizing, cropping and flipping', () => {
     b.dispose();
   });
 
-  it('leaks no tensors across repeated loads', async () => {
-    (await loadImage(f('quad.png'), { size: 4 })).dispose();
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) (await loadImage(f('quad.png'), { size: 4 })).dispose();
-    expect(tf.memory().numTensors).toBe(before);
+  it('leaks no tensors: each call leaves exactly its result', async () => {
+    (await expectNoLeakedTensors(() => loadImage(f('quad.png'), { size: 4 }), 1)).dispose();
+    (await expectNoLeakedTensors(() => loadImages([f('quad.png'), f('gray.png')], { size: 4 }), 1)).dispose();
+    await expectNoLeakedTensors(() => loadImage(f('truncated.png')).catch(() => undefined), 0);
   });
 });
 
@@ -213,6 +221,11 @@ describe('loadImage on bad files', () => {
     const t0 = performance.now();
     await expect(loadImage(f('bomb.png'))).rejects.toThrow(MediaError);
     expect(performance.now() - t0).toBeLessThan(2000);
+  });
+
+  it('an SVG whose canvas claims 10^10 pixels is refused before rendering', async () => {
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000"><rect width="10" height="10"/></svg>');
+    await expect(loadImage(svg)).rejects.toThrowErrorMatchingInlineSnapshot(`[MediaError: Image <107-byte buffer> claims 100000 × 100000 = 10000000000 pixels, over the limit of 67108864 (maxPixels); refusing to decode (possible decompression bomb). Raise maxPixels if the file is trusted.]`);
   });
 
   it('zero-byte buffers are a MediaError too', async () => {

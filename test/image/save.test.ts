@@ -4,14 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { initEngine } from '../../src/core/engine.js';
+import { expectNoLeakedTensors } from '../helpers/memory.js';
 import { loadImage } from '../../src/image/load.js';
-import { saveImage, imageGrid, unitToBytes } from '../../src/image/save.js';
+import { saveImage, imageGrid, unitToBytes, encodePng } from '../../src/image/save.js';
 import { ShapeError } from '../../src/errors.js';
 
 let dir: string;
 beforeAll(async () => {
-  await tf.setBackend('wasm');
+  await initEngine({ backend: 'wasm' });
   dir = mkdtempSync(join(tmpdir(), 'prefkit-save-'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,6 +42,15 @@ describe('saveImage', () => {
     const diff = tf.tidy(() => tf.abs(tf.sub(back, t)).max().dataSync()[0]);
     expect(diff).toBeLessThan(1e-5);
     tf.dispose([t, back]);
+  });
+
+  it('leaks no tensors (saveImage, encodePng, imageGrid from a 4-D batch)', async () => {
+    const t = ramp(4, 4);
+    const batch = tf.stack([t, t]);
+    await expectNoLeakedTensors(() => saveImage(t, join(dir, 'leak.png')));
+    await expectNoLeakedTensors(() => encodePng(t));
+    await expectNoLeakedTensors(() => imageGrid(batch, { labels: ['a', 'b'] }));
+    tf.dispose([t, batch]);
   });
 
   it('rejects a non-image shape with a ShapeError', async () => {
