@@ -7,16 +7,16 @@
  *
  * pairs.jsonl, one pair per line (paths relative to the file):
  *   {"prompt": "a dog runs on a beach", "first": "a.mp4", "second": "b.mp4", "fps": 8}
- * `first`/`second` (or `chosen`/`rejected`) are video files (read with ffmpeg) or folders of
- * frame images (sorted by name). `--demo` writes two tiny synthetic clips and labels those.
+ * `first`/`second` (or `chosen`/`rejected`) are video files (read with prefkit's readVideo, which
+ * runs ffmpeg, resampled to --fps) or folders of frame images (sorted by name). `--demo` writes two tiny synthetic clips and labels those.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { labelSegments, openAIJudge, DENSE_DPO_CRITERIA } from '../../src/index.js';
+import * as tf from '@tensorflow/tfjs';
+import { DENSE_DPO_CRITERIA, initEngine, labelSegments, openAIJudge, readVideo } from '../../src/index.js';
 
 // ---- config: flags, with defaults and why ---------------------------------------------------
 const { values: args } = parseArgs({
@@ -42,22 +42,24 @@ const { values: args } = parseArgs({
 const fps = Number(args.fps);
 const criteria = args.criteria ? args.criteria.split(',').map((s) => s.trim()) : [...DENSE_DPO_CRITERIA];
 
-// ---- frames: a folder of images, or a video file decoded by ffmpeg ---------------------------
+// ---- frames: a video file (readVideo, ffmpeg) or a folder of frame images ---------------------
 const IMAGE = /\.(png|jpe?g|webp|bmp|tiff?)$/i;
-async function framesOf(path: string, work: string): Promise<string[]> {
+type Clip = tf.Tensor4D | string[];
+async function readClip(path: string, like?: Clip): Promise<Clip> {
   if ((await stat(path)).isDirectory()) {
+    if (like && !Array.isArray(like)) throw new Error(`${path} is a folder but the other clip is a video file; give both as videos or both as folders.`);
     return (await readdir(path)).filter((f) => IMAGE.test(f)).sort().map((f) => join(path, f));
   }
-  const outDir = await mkdtemp(join(work, 'frames-'));
-  const ffmpeg = process.env.FFMPEG_PATH ?? 'ffmpeg';
-  await new Promise<void>((ok, fail) => {
-    const p = spawn(ffmpeg, ['-v', 'error', '-i', path, '-vf', `fps=${fps}`, join(outDir, '%05d.png')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d) => (err += String(d)));
-    p.on('error', (e) => fail(new Error(`Cannot run ${ffmpeg} (set FFMPEG_PATH or install ffmpeg): ${e.message}`)));
-    p.on('exit', (code) => (code === 0 ? ok() : fail(new Error(`${ffmpeg} failed on ${path} (exit ${code}): ${err.trim().slice(-500)}`))));
-  });
-  return (await readdir(outDir)).sort().map((f) => join(outDir, f));
+  if (Array.isArray(like)) throw new Error(`${path} is a video file but the other clip is a folder; give both as videos or both as folders.`);
+  // The second clip is read at the first one's size so the two align frame for frame.
+  const size = like ? { width: like.shape[2], height: like.shape[1] } : undefined;
+  return readVideo(path, { fps, ...(size ? { size, fit: 'contain' as const } : {}) }); // [T, H, W, 3] in [-1, 1]
+}
+function clipLength(c: Clip): number {
+  return Array.isArray(c) ? c.length : c.shape[0];
+}
+function firstFrames(c: Clip, T: number): Clip {
+  return Array.isArray(c) ? c.slice(0, T) : tf.slice(c, [0, 0, 0, 0], [T, -1, -1, -1]);
 }
 
 // ---- demo clips: a square moving smoothly vs. one that jitters ------------------------------
@@ -79,6 +81,7 @@ async function writeDemo(dirPath: string): Promise<string> {
 }
 
 // ---- run --------------------------------------------------------------------------------------
+await initEngine({ backend: 'auto' }); // tensors only carry frames here; any backend will do
 const work = await mkdtemp(join(tmpdir(), 'prefkit-vlm-segments-'));
 try {
   const manifest = args.demo ? await writeDemo(work) : args.pairs ? resolve(args.pairs) : undefined;
@@ -106,16 +109,23 @@ try {
     const b = pair.second ?? pair.rejected;
     if (!a || !b) throw new Error(`${manifest} line ${i + 1}: needs first/second (or chosen/rejected).`);
     const base = dirname(manifest);
-    const [fa, fb] = [await framesOf(resolve(base, a), work), await framesOf(resolve(base, b), work)];
-    const T = Math.min(fa.length, fb.length); // align on the shorter clip
-    const clipFps = pair.fps ?? fps;
-    const res = await labelSegments(fa.slice(0, T), fb.slice(0, T), judge, {
-      segmentSeconds: Number(args['segment-seconds']),
-      fps: clipFps,
-      criteria,
-      prompt: pair.prompt,
-      concurrency: Number(args.concurrency),
-    });
+    const ca = await readClip(resolve(base, a));
+    const cb = await readClip(resolve(base, b), ca);
+    const T = Math.min(clipLength(ca), clipLength(cb)); // align on the shorter clip
+    const [fa, fb] = [firstFrames(ca, T), firstFrames(cb, T)];
+    const clipFps = Array.isArray(ca) ? (pair.fps ?? fps) : fps; // video files were resampled to --fps
+    let res;
+    try {
+      res = await labelSegments(fa, fb, judge, {
+        segmentSeconds: Number(args['segment-seconds']),
+        fps: clipFps,
+        criteria,
+        prompt: pair.prompt,
+        concurrency: Number(args.concurrency),
+      });
+    } finally {
+      for (const c of [ca, cb, fa, fb]) if (!Array.isArray(c) && !c.isDisposed) c.dispose();
+    }
     failed += res.summary.failed;
     console.log(`pair ${i}: ${JSON.stringify(pair.prompt ?? '')} segments ${res.labels.map((l) => (l === null ? '?' : l > 0 ? '+' : l < 0 ? '-' : '=')).join('')}`);
     results.push(
