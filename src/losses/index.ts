@@ -14,3 +14,4 @@ export * from './kto.js';
 export * from './mapo.js';
 export * from './sft.js';
 export * from './registry.js';
+export * from './dpo.js';

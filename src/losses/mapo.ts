@@ -32,7 +32,8 @@ export interface MapoOptions {
 const SERIES_BELOW = 0.1;
 function bernoulliRatio(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
-    const small = tf.less(tf.abs(x), SERIES_BELOW);
+    // Masks via step + cast (both differentiable as zero): Less/Greater have no gradient in tfjs.
+    const small = tf.cast(tf.step(tf.sub(SERIES_BELOW, tf.abs(x))), 'bool');
     const xs = tf.where(small, x, tf.zerosLike(x)); // the series' input, 0 where unused
     const x2 = tf.square(xs);
     // 1 − x/2 + x²/12 − x⁴/720 + x⁶/30240 (error < 1e-14 for |x| < 0.1)
@@ -43,7 +44,7 @@ function bernoulliRatio(x: tf.Tensor): tf.Tensor {
     const a = tf.exp(tf.neg(tf.abs(xl)));
     const pos = tf.div(tf.mul(xl, a), tf.sub(1, a));
     const neg = tf.div(xl, tf.sub(a, 1));
-    const closed = tf.where(tf.greater(xl, 0), pos, neg);
+    const closed = tf.where(tf.cast(tf.step(xl), 'bool'), pos, neg);
     return tf.where(small, series, closed);
   });
 }

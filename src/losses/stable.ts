@@ -7,9 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 
 const softplusOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const x = args[0] as tf.Tensor;
-  // x goes through save(): a closure reference would be disposed by any tidy around the caller
-  // before backprop runs (the tf.logSigmoid failure mode).
-  (args[1] as tf.GradSaveFunc)([x]);
+  const save = args[1] as tf.GradSaveFunc;
+  save([x]); // the engine keeps saved tensors alive until backprop (a closure over x would not)
   // softplus(x) = max(x, 0) + log1p(exp(−|x|)): no overflow for any finite x (|x| = 1e4 included).
   const value = tf.add(tf.relu(x), tf.log1p(tf.exp(tf.neg(tf.abs(x)))));
   // d softplus / dx = σ(x), exact at x = 0 as well (|x| has a kink there; σ does not).
