@@ -205,13 +205,15 @@ export function openAIJudge(options: OpenAIJudgeOptions): OpenAIJudge {
     let droppedFormat = false;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw abortError();
-      const timeout = AbortSignal.timeout(o.timeoutMs);
-      const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+      // The timeout starts when the request is sent, not while it waits for a concurrency slot.
+      let timeout: AbortSignal | undefined;
       let failure: { reason: string; status?: number; retryAfterMs?: number; retryable: boolean; body?: string };
       try {
         const completion = await limiter.run(() => {
           stats.requests++;
           emit({ type: 'request', key, attempt });
+          timeout = AbortSignal.timeout(o.timeoutMs);
+          const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
           return client.chat.completions.create(body, { signal: combined, timeout: o.timeoutMs, maxRetries: 0 });
         }, signal);
         const shape = CompletionShape.safeParse(completion);
@@ -224,7 +226,7 @@ export function openAIJudge(options: OpenAIJudgeOptions): OpenAIJudge {
         if (signal?.aborted) throw abortError();
         if (isPrefkitError(e) && e.code === 'ABORTED') throw e;
         if (e instanceof SyntaxError) return { invalid: `the response body is not valid JSON (${e.message}).` };
-        if (timeout.aborted || e instanceof APIConnectionTimeoutError) {
+        if (timeout?.aborted || e instanceof APIConnectionTimeoutError) {
           failure = { reason: `no complete response within ${o.timeoutMs} ms`, retryable: true };
         } else if (e instanceof APIUserAbortError) {
           failure = { reason: 'request aborted', retryable: true };

@@ -161,6 +161,14 @@ describe('openAIJudge against a local OpenAI-compatible server', () => {
     expect(Date.now() - t0).toBeLessThan(2500);
   });
 
+  it('starts the timeout when a request is sent, not while it queues for a concurrency slot', async () => {
+    const s = await server({ latencyMs: 120 });
+    const j = judgeFor(s, { concurrency: 1, timeoutMs: 300 });
+    const res = await labelPairs(await pairs(5), j, { concurrency: 5 });
+    expect(res.summary.labelled).toBe(5);
+    expect(j.stats).toMatchObject({ requests: 5, retries: 0 });
+  });
+
   it('retries a dropped connection (socket destroyed)', async () => {
     const s = await server({ fault: onFirstAttempt({ kind: 'drop' }) });
     const res = await labelPairs(await pairs(1), judgeFor(s));
