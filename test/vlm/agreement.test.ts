@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { agreement, labelCategory } from '../../src/vlm/agreement.js';
 
@@ -37,6 +38,20 @@ describe('agreement', () => {
     expect(r.n).toBe(5);
     expect(r.accuracy).toBeCloseTo(0.6, 12);
     expect(r.kappa).toBeCloseTo(0.16 / 0.56, 12);
+  });
+  it('matches numpy goldens on random three-category labels (test/golden/cohen-kappa.json)', () => {
+    const golden = JSON.parse(readFileSync(new URL('../golden/cohen-kappa.json', import.meta.url), 'utf8')) as {
+      categories: string[];
+      cases: { predicted: number[]; human: number[]; accuracy: number; kappa: number; confusion: number[][] }[];
+    };
+    for (const c of golden.cases) {
+      const cat = (k: number) => golden.categories[k] as 'first' | 'second' | 'tie';
+      const r = agreement(c.predicted.map(cat), c.human.map(cat));
+      expect(r.n).toBe(c.predicted.length);
+      expect(r.accuracy).toBeCloseTo(c.accuracy, 12);
+      expect(r.kappa).toBeCloseTo(c.kappa, 12);
+      expect(r.confusion).toEqual(c.confusion);
+    }
   });
   it('is 1 for perfect agreement, NaN when undefined, and validates input', () => {
     expect(agreement(['first', 'second'], [1, 0]).kappa).toBe(1);
