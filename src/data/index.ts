@@ -13,5 +13,5 @@ export { buildLatentCache, openLatentCache, LatentCache, cachePreprocessing, cac
 export type { BuildLatentCacheOptions, LatentCacheProgress, LatentCacheBuildResult, CachePreprocessing, CachedLatent } from './latent-cache.js';
 export { PairDataset, disposePairDatasetBatch } from './pair-dataset.js';
 export type { PairExample, PairDatasetOptions, PairDatasetBatch, PairDatasetState } from './pair-dataset.js';
-export { perturbCaption, perturbStrategies } from './perturb.js';
+export { perturbCaption, perturbRejectedCaptions, perturbStrategies } from './perturb.js';
 export type { PerturbStrategy, PerturbOptions } from './perturb.js';

@@ -11,6 +11,7 @@
  */
 import { ConfigError } from '../errors.js';
 import type { Rng } from '../core/random.js';
+import type { PreferencePair } from './manifest.js';
 
 /** Perturbation strategies of {@link perturbCaption}. */
 export type PerturbStrategy = 'color' | 'count' | 'spatial' | 'antonym' | 'drop' | 'shuffle' | 'auto';
@@ -250,4 +251,30 @@ export function perturbCaption(caption: string, options: PerturbOptions): string
   if (out === null || out === caption) out = shuffleWords(caption, rng);
   if (out === null || out === caption) out = caption.trim() ? `no ${caption.trim()}` : caption;
   return out;
+}
+
+/**
+ * DCPO captions for a list of pairs: `captionChosen` stays (or becomes the prompt) and
+ * `captionRejected` is perturbed. Without captions this is DCPO-p (z_w = c, z_l = perturbed c);
+ * with captions from a captioner it is DCPO-h (z_l = perturbed caption of the rejected image).
+ * Pair i uses `rng.split(i)`, so its caption depends on its index only, not on the other pairs.
+ *
+ * @param records - the pairs (not modified).
+ * @param options - strategy, rng, strength as for {@link perturbCaption}.
+ * @returns new records with `captionChosen` and `captionRejected` set.
+ * @throws {ConfigError} as {@link perturbCaption}.
+ * @see https://arxiv.org/abs/2502.06023 DCPO-p and DCPO-h
+ * @example
+ * const dcpo = perturbRejectedCaptions(manifest.records, { rng: createRng(0), strategy: 'auto' });
+ */
+export function perturbRejectedCaptions<T extends Pick<PreferencePair, 'prompt' | 'captionChosen' | 'captionRejected'>>(
+  records: readonly T[],
+  options: PerturbOptions,
+): (T & { captionChosen: string; captionRejected: string })[] {
+  if (!options?.rng || typeof options.rng.split !== 'function') throw new ConfigError('perturbRejectedCaptions: options.rng is required (createRng(seed)).');
+  return records.map((r, i) => ({
+    ...r,
+    captionChosen: r.captionChosen ?? r.prompt,
+    captionRejected: perturbCaption(r.captionRejected ?? r.prompt, { ...options, rng: options.rng.split(i) }),
+  }));
 }

@@ -47,6 +47,12 @@ export interface LoadImageOptions {
    * (decompression bombs). Default {@link DEFAULT_MAX_PIXELS}.
    */
   maxPixels?: number;
+  /**
+   * How strict decoding is (sharp's `failOn`): `'error'` (default) rejects truncated and corrupt
+   * files but tolerates benign decoder warnings (e.g. extraneous bytes after a JPEG);
+   * `'warning'` rejects those too; `'truncated'` rejects only truncation.
+   */
+  failOn?: 'truncated' | 'error' | 'warning';
 }
 
 /** What {@link decodeImage} returns: 8-bit RGB pixels, row-major `[H, W, 3]`. */
@@ -137,6 +143,10 @@ export async function decodeImage(source: ImageSource, options: LoadImageOptions
   const flipOpt = options.flip ?? false;
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   const bg = toRgb(options.background);
+  const failOn = options.failOn ?? 'error';
+  if (!['truncated', 'error', 'warning'].includes(failOn)) {
+    throw new ConfigError(`loadImage: failOn must be 'truncated', 'error' or 'warning', got ${JSON.stringify(failOn)}.`);
+  }
   if (!['cover', 'contain', 'fill'].includes(fit)) throw new ConfigError(`loadImage: unknown fit ${JSON.stringify(fit)}. Expected one of: cover, contain, fill.`);
   if (!['center', 'random'].includes(crop)) throw new ConfigError(`loadImage: unknown crop ${JSON.stringify(crop)}. Expected one of: center, random.`);
   if (flipOpt !== true && flipOpt !== false && flipOpt !== 'random') {
@@ -174,7 +184,7 @@ export async function decodeImage(source: ImageSource, options: LoadImageOptions
   const H = swap ? w0 : h0;
 
   // 2. The pipeline: orient → flatten alpha → sRGB → resize/crop → flip → 8-bit RGB.
-  let img = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning', pages: 1, autoOrient: true });
+  let img = sharp(bytes, { limitInputPixels: maxPixels, failOn, pages: 1, autoOrient: true });
   if (meta.hasAlpha) img = img.flatten({ background: bg });
   img = img.toColourspace('srgb');
   let outH = H;

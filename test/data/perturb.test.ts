@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { fc, test as fcTest } from '@fast-check/vitest';
-import { perturbCaption, perturbStrategies } from '../../src/data/perturb.js';
+import { perturbCaption, perturbRejectedCaptions, perturbStrategies } from '../../src/data/perturb.js';
 import { createRng } from '../../src/core/random.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -83,5 +83,27 @@ describe('perturbCaption', () => {
   it('rejects unknown strategies and a missing rng', () => {
     expect(() => perturbCaption('a', { strategy: 'paraphrase' as never, rng: createRng(0) })).toThrowErrorMatchingInlineSnapshot(`[ConfigError: Unknown caption perturbation strategy "paraphrase". Expected one of: auto, color, count, spatial, antonym, drop, shuffle.]`);
     expect(() => perturbCaption('a', {} as never)).toThrow(ConfigError);
+  });
+
+  it('perturbRejectedCaptions: DCPO-p from prompts, DCPO-h from captions, per-pair streams', () => {
+    const recs = [
+      { prompt: 'a red cube', chosen: 'a.png', rejected: 'b.png', label: 1 },
+      { prompt: 'ignored', chosen: 'c.png', rejected: 'd.png', label: 1, captionChosen: 'a big dog', captionRejected: 'a big cat' },
+    ];
+    const out = perturbRejectedCaptions(recs, { rng: createRng(4), strategy: 'auto', strength: 'weak' });
+    expect(out[0].captionChosen).toBe('a red cube');
+    expect(out[0].captionRejected).not.toBe('a red cube');
+    expect(out[0].captionRejected).toBe(perturbCaption('a red cube', { rng: createRng(4).split(0), strategy: 'auto', strength: 'weak' }));
+    expect(out[1].captionChosen).toBe('a big dog');
+    expect(out[1].captionRejected).toBe(perturbCaption('a big cat', { rng: createRng(4).split(1), strategy: 'auto', strength: 'weak' }));
+    expect(out[1].chosen).toBe('c.png');
+    expect(recs[0]).not.toHaveProperty('captionChosen'); // input untouched
+    // pair i's caption depends on i only, not on the other pairs (here: one appended)
+    const longer = perturbRejectedCaptions([...recs, { prompt: 'two blue balls', captionChosen: undefined, captionRejected: undefined }], {
+      rng: createRng(4),
+      strategy: 'auto',
+      strength: 'weak',
+    });
+    expect(longer[1].captionRejected).toBe(out[1].captionRejected);
   });
 });

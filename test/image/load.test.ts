@@ -207,6 +207,13 @@ describe('loadImage on bad files', () => {
     });
   }
 
+  it('failOn: every level rejects truncation; an unknown level is a ConfigError', async () => {
+    for (const failOn of ['truncated', 'error', 'warning'] as const) {
+      await expect(loadImage(f('truncated.jpg'), { failOn })).rejects.toThrow(MediaError);
+    }
+    await expect(loadImage(f('quad.png'), { failOn: 'never' as never })).rejects.toThrow(ConfigError);
+  });
+
   it('a missing file is a MediaError', async () => {
     await expect(loadImage(f('does-not-exist.png'))).rejects.toThrow(MediaError);
   });
