@@ -38,7 +38,8 @@ export interface DenseDpoOptions {
  * 1. z_A = −½·β·((e_θ^A − e_θ^B) − (e_ref^A − e_ref^B))      [B, F]  ("A wins" orientation)
  * 2. z = y·z_A; the chosen side of a segment is A when y = +1, B when y = −1
  * 3. loss = Σ_{y ≠ 0} −log σ(z) / #{y ≠ 0}  (pooled over the batch, not a mean of per-video means)
- * 4. no decisive segment: loss 0 with zero gradients, `rewards/accuracies` omitted (not available)
+ * 4. no decisive segment: loss 0 with zero gradients and `rewards/accuracies` NaN (not available;
+ *    the key stays, so the set of metric names never changes between steps)
  *
  * **Convention (our choice; DenseDPO has no official code):** see research notes §5/§9(d).
  * With F = 1 and every label +1 this is exactly {@link diffusionDpoLoss}. Metrics as
@@ -89,7 +90,6 @@ export function denseDpoLoss(errors: SegmentPairErrors, options: DenseDpoOptions
       'count/decisive': tf.scalar(decisive),
       nonFinite: countNonFinite(errors.policyA, errors.policyB, errors.refA, errors.refB),
     };
-    if (decisive === 0) delete metrics['rewards/accuracies'];
     return { loss: out.loss, metrics };
   });
 }
