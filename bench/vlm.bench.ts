@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { createRng } from '../src/core/random.js';
-import { labelPairs, openAIJudge, type PairRecord } from '../src/vlm/index.js';
+import { labelPairs, openAIJudge, type LabelPairRecord } from '../src/vlm/index.js';
 import { startFakeServer } from '../test/vlm/helpers/fake-openai-server.js';
 
 const N = Number(process.env.VLM_BENCH_PAIRS ?? 128);
@@ -21,7 +21,7 @@ async function noisePng(side: number): Promise<Uint8Array> {
   return new Uint8Array(await sharp(px, { raw: { width: side, height: side, channels: 3 } }).png().toBuffer());
 }
 
-const records: PairRecord[] = [];
+const records: LabelPairRecord[] = [];
 for (let i = 0; i < N; i++) records.push({ prompt: `item-${i}`, chosen: await noisePng(128), rejected: await noisePng(128) });
 
 const dir = await mkdtemp(join(tmpdir(), 'prefkit-vlm-bench-'));

@@ -17,7 +17,7 @@ import type { Judge, JudgeMedia, Judgement, Preference } from './types.js';
 export type MediaInput = string | Uint8Array | tf.Tensor | readonly string[] | JudgeMedia;
 
 /** One pair to label. `chosen` is shown first and `rejected` second; the judge decides which is better. */
-export interface PairRecord {
+export interface LabelPairRecord {
   prompt: string;
   chosen: MediaInput;
   rejected: MediaInput;
@@ -156,7 +156,7 @@ function emitSafe(fn: ((e: LabelEvent) => void) | undefined, e: LabelEvent): voi
  * @example
  * const { labels, summary } = await labelPairs(records, openAIJudge({ baseURL, model, cacheFile }), { concurrency: 8 });
  */
-export async function labelPairs(records: readonly PairRecord[], judge: Judge, options: LabelPairsOptions = {}): Promise<LabelPairsResult> {
+export async function labelPairs(records: readonly LabelPairRecord[], judge: Judge, options: LabelPairsOptions = {}): Promise<LabelPairsResult> {
   const started = Date.now();
   const total = records.length;
   const failures: LabelFailure[] = [];
@@ -226,7 +226,7 @@ function fromJudgement(index: number, prompt: string, j: Judgement): PairLabel {
 }
 
 /** A video: frames `[T, H, W, 3]` in [-1, 1], or frame image paths in time order. */
-export type VideoInput = tf.Tensor | readonly string[];
+export type SegmentVideoInput = tf.Tensor | readonly string[];
 
 /** Options of {@link labelSegments}. Give exactly one of `segmentFrames` and `segmentSeconds`. */
 export interface LabelSegmentsOptions {
@@ -291,7 +291,7 @@ export function segmentBounds(total: number, size: number): Array<[number, numbe
   return out;
 }
 
-function videoLength(v: VideoInput, name: string): number {
+function videoLength(v: SegmentVideoInput, name: string): number {
   if (isTensor(v)) {
     if (v.rank !== 4 || v.shape[3] !== 3) {
       throw new ShapeError(`Argument '${name}' to labelSegments has shape [${v.shape.join(', ')}], expected [T, H, W, 3].`, {
@@ -320,7 +320,7 @@ function videoLength(v: VideoInput, name: string): number {
  * @throws {PrefkitError} code `ABORTED` when `options.signal` aborts.
  * @see Wu et al., "DenseDPO: Fine-Grained Temporal Preference Optimization for Video Diffusion Models", arXiv 2506.03517.
  */
-export async function labelSegments(videoA: VideoInput, videoB: VideoInput, judge: Judge, options: LabelSegmentsOptions): Promise<LabelSegmentsResult> {
+export async function labelSegments(videoA: SegmentVideoInput, videoB: SegmentVideoInput, judge: Judge, options: LabelSegmentsOptions): Promise<LabelSegmentsResult> {
   const started = Date.now();
   const tA = videoLength(videoA, 'videoA');
   const tB = videoLength(videoB, 'videoB');
@@ -352,7 +352,7 @@ export async function labelSegments(videoA: VideoInput, videoB: VideoInput, judg
   let cachedCount = 0;
   emitSafe(options.onProgress, { type: 'start', total });
 
-  const slice = (v: VideoInput, s: number, e: number): { media: JudgeMedia; dispose: () => void } => {
+  const slice = (v: SegmentVideoInput, s: number, e: number): { media: JudgeMedia; dispose: () => void } => {
     if (isTensor(v)) {
       const t = tf.slice(v, [s, 0, 0, 0], [e - s, -1, -1, -1]); // [S, H, W, 3]
       return { media: { kind: 'frames', tensor: t, fps: options.fps }, dispose: () => t.dispose() };
@@ -507,7 +507,7 @@ export interface CaptionedPair {
  * @see Saeidi et al., DCPO (arXiv 2502.06023), DCPO-c and DCPO-h.
  */
 export async function captionPairs(
-  records: readonly PairRecord[],
+  records: readonly LabelPairRecord[],
   captioner: Captioner,
   options: CaptionPairsOptions = {},
 ): Promise<{ captions: CaptionedPair[]; failures: LabelFailure[]; summary: LabelSummary }> {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isVlmError, isPrefkitError } from '../../src/errors.js';
-import { JudgeCache, captionImage, captionPairs, labelPairs, openAIJudge, type JudgeEvent, type OpenAIJudgeOptions, type PairRecord } from '../../src/vlm/index.js';
+import { JudgeCache, captionImage, captionPairs, labelPairs, openAIJudge, type JudgeEvent, type OpenAIJudgeOptions, type LabelPairRecord } from '../../src/vlm/index.js';
 import { startFakeServer, type Fault, type FakeServer, type FakeServerOptions } from './helpers/fake-openai-server.js';
 import { solidPng } from './helpers/media.js';
 
@@ -46,8 +46,8 @@ function judgeFor(s: FakeServer, extra: Partial<OpenAIJudgeOptions> = {}) {
   });
 }
 
-async function pairs(n: number): Promise<PairRecord[]> {
-  const out: PairRecord[] = [];
+async function pairs(n: number): Promise<LabelPairRecord[]> {
+  const out: LabelPairRecord[] = [];
   for (let i = 0; i < n; i++) out.push({ prompt: `item-${i}`, chosen: await solidPng(5 * i + 1, 100, 0), rejected: await solidPng(0, 100, 5 * i + 1) });
   return out;
 }
@@ -416,7 +416,7 @@ describe('openAIJudge against a local OpenAI-compatible server', () => {
 
 async function pairs12() {
   // Same media as helpers/label-child.ts.
-  const out: PairRecord[] = [];
+  const out: LabelPairRecord[] = [];
   for (let i = 0; i < 12; i++) out.push({ prompt: `item-${i}`, chosen: await solidPng(10 * i, 0, 0), rejected: await solidPng(0, 10 * i, 0) });
   return out;
 }
