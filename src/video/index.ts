@@ -7,3 +7,4 @@ export { probeVideo, type VideoInfo, type ProbeOptions } from './probe.js';
 export { readFrames, readVideo, frameToTensor, type RawFrame, type FrameFit, type ReadFramesOptions } from './frames.js';
 export { writeVideo, frameStrip, type VideoCodec, type FrameSource, type WriteVideoOptions, type FrameStripOptions } from './write.js';
 export { segmentRanges, type SegmentRange, type SegmentSpec } from './segments.js';
+export { makeDensePairs, labelSegmentsWith, type DensePairOptions, type DensePairs, type LabelSegmentsWithOptions, type SegmentLabels } from './dense-pairs.js';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { initEngine } from '../../src/core/engine.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { frameToTensor, readFrames, readVideo, type RawFrame, type ReadFramesOptions } from '../../src/video/index.js';
 import { isConfigError, isMediaError } from '../../src/errors.js';
@@ -7,7 +7,7 @@ import { BLACK, BLUE, LIME, RED, mediaChildren, near, px, setupClips } from './_
 
 let env: ReturnType<typeof setupClips>;
 beforeAll(async () => {
-  await tf.setBackend('wasm');
+  await initEngine({ backend: 'wasm' });
   env = setupClips();
 });
 afterAll(() => env.cleanup());

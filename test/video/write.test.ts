@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { initEngine } from '../../src/core/engine.js';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { frameStrip, probeVideo, readFrames, readVideo, runMedia, writeVideo, type RawFrame } from '../../src/video/index.js';
@@ -11,7 +11,7 @@ import { BLUE, LIME, RED, mediaChildren, near, px } from './_helpers.js';
 
 let dir: string;
 beforeAll(async () => {
-  await tf.setBackend('wasm');
+  await initEngine({ backend: 'wasm' });
   dir = mkdtempSync(join(tmpdir(), 'prefkit-write-'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
