@@ -111,6 +111,8 @@ function toHex(bg: Background | undefined): string {
 /**
  * The normalised preprocessing of a cache built with these options.
  * @throws {ConfigError} for a missing or bad `size`, or an unknown `fit`.
+ * @example
+ * cachePreprocessing({ size: 64 }); // { size: [64, 64], fit: 'cover', crop: 'center', background: '#ffffff', version: 1 }
  */
 export function cachePreprocessing(options: Pick<BuildLatentCacheOptions, 'size' | 'fit' | 'background'>): CachePreprocessing {
   const s = options.size;
@@ -122,12 +124,21 @@ export function cachePreprocessing(options: Pick<BuildLatentCacheOptions, 'size'
   return { size: [h, w], fit, crop: 'center', background: toHex(options.background), version: PREPROCESSING_VERSION };
 }
 
-/** Config id: hash of encoder id + preprocessing (16 hex). */
+/**
+ * Config id: hash of encoder id + preprocessing (16 hex digits).
+ * @example
+ * cacheConfigId('identity', cachePreprocessing({ size: 64 })); // 16 hex digits
+ */
 export function cacheConfigId(encoderId: string, prep: CachePreprocessing): string {
   return sha256(JSON.stringify({ encoderId, preprocessing: prep })).slice(0, 16);
 }
 
-/** sha256 of an image source's bytes. @throws {MediaError} when a file cannot be read. */
+/**
+ * sha256 (hex) of an image source's bytes.
+ * @throws {MediaError} when a file cannot be read.
+ * @example
+ * await hashImageSource('img/cat.png'); // '9f86d0…'
+ */
 export async function hashImageSource(source: ImageSource): Promise<string> {
   if (typeof source !== 'string') return sha256(source);
   try {

@@ -83,7 +83,11 @@ export interface PairDatasetState {
   dropLast: boolean;
 }
 
-/** Dispose every tensor of a {@link PairDatasetBatch}. */
+/**
+ * Dispose every tensor of a {@link PairDatasetBatch}.
+ * @example
+ * const b = ds.nextBatch(); try { step(b); } finally { disposePairDatasetBatch(b); }
+ */
 export function disposePairDatasetBatch(batch: PairDatasetBatch): void {
   tf.dispose([batch.chosen, batch.rejected, batch.preference]);
   if (batch.segmentLabels) batch.segmentLabels.dispose();

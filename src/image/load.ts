@@ -133,6 +133,8 @@ async function readSource(source: ImageSource): Promise<Buffer> {
  * @throws {MediaError} for a zero-byte, non-image, truncated or corrupt file, or one whose
  *   header claims more than `maxPixels` pixels (checked before decoding).
  * @throws {ConfigError} for invalid options, or a random crop/flip without `rng`.
+ * @example
+ * const { data, height, width } = await decodeImage('cat.jpg', { size: [48, 64] }); // 48·64·3 bytes
  */
 export async function decodeImage(source: ImageSource, options: LoadImageOptions = {}): Promise<DecodedImage> {
   const file = typeof source === 'string' ? source : undefined;
@@ -231,7 +233,11 @@ export async function decodeImage(source: ImageSource, options: LoadImageOptions
   return { data, height: outH, width: outW };
 }
 
-/** Map 8-bit RGB bytes to float32 in [-1, 1]: v / 127.5 − 1. */
+/**
+ * Map 8-bit RGB bytes to float32 in [-1, 1]: v / 127.5 − 1 (written into `out` at `offset` when given).
+ * @example
+ * bytesToUnit(new Uint8Array([0, 255])); // Float32Array [-1, 1]
+ */
 export function bytesToUnit(data: Uint8Array, out?: Float32Array, offset = 0): Float32Array {
   const f = out ?? new Float32Array(data.length);
   for (let i = 0; i < data.length; i++) f[offset + i] = data[i] / 127.5 - 1;

@@ -8,7 +8,11 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError, MediaError, ShapeError } from '../errors.js';
 
-/** Map float values in [-1, 1] to bytes: round((v + 1) · 127.5), clipped to 0..255; NaN → 0. */
+/**
+ * Map float values in [-1, 1] to bytes: round((v + 1) · 127.5), clipped to 0..255; NaN → 0.
+ * @example
+ * unitToBytes([-1, 0, 1]); // Uint8Array [0, 128, 255]
+ */
 export function unitToBytes(values: ArrayLike<number>): Uint8Array {
   const out = new Uint8Array(values.length);
   for (let i = 0; i < values.length; i++) {
