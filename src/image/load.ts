@@ -284,8 +284,10 @@ export async function loadImages(
   if (!size) throw new ConfigError(`loadImages: size is required so that every image in the batch has one shape.`);
   const n = size.height * size.width * 3;
   const out = new Float32Array(sources.length * n);
-  // Random draws happen in source order, so results don't depend on scheduling.
-  const rngs = sources.map((_, i) => options.rng?.split(i));
+  // One draw advances the caller's stream (so the next call crops differently); each image then
+  // gets its own child stream, so results don't depend on decode scheduling.
+  const tag = options.rng ? options.rng.int(0, 2 ** 31) : 0;
+  const rngs = sources.map((_, i) => options.rng?.split(`${tag}:${i}`));
   await mapLimit(sources, options.concurrency ?? 4, async (src, i) => {
     const d = await decodeImage(src, { ...options, rng: rngs[i] });
     bytesToUnit(d.data, out, i * n);

@@ -96,6 +96,18 @@ describe('loadImage on real files', () => {
     t.dispose();
   });
 
+  it('EXIF orientation 8 (90° counter-clockwise) and 2 (mirror) put red at the bottom and on the right', async () => {
+    const r8 = await loadImage(f('exif-8.jpg'));
+    expect(r8.shape).toEqual([32, 16, 3]);
+    expectRgb(await pixel(r8, 27, 8), [255, 0, 0], 4);
+    expectRgb(await pixel(r8, 4, 8), [0, 0, 255], 4);
+    const r2 = await loadImage(f('exif-2.jpg'));
+    expect(r2.shape).toEqual([16, 32, 3]);
+    expectRgb(await pixel(r2, 8, 27), [255, 0, 0], 4);
+    expectRgb(await pixel(r2, 8, 4), [0, 0, 255], 4);
+    tf.dispose([r8, r2]);
+  });
+
   it('CMYK JPEG converts to sRGB (colours within JPEG + colour-conversion error)', async () => {
     const t = await loadImage(f('quad-cmyk.jpg'));
     expect(t.shape).toEqual([32, 32, 3]);
@@ -164,6 +176,22 @@ describe('loadImage resizing, cropping and flipping', () => {
     const seen = new Set<string>();
     for (let s = 0; s < 8; s++) seen.add(await draw(s));
     expect(seen.size).toBeGreaterThan(1);
+  });
+
+  it('loadImages: random crops are reproducible from the seed and differ between calls on one stream', async () => {
+    const files = [f('exif-rotated.jpg'), f('exif-rotated.jpg'), f('exif-rotated.jpg'), f('exif-rotated.jpg')];
+    const opts = { size: [8, 8] as [number, number], crop: 'random' as const, concurrency: 3 };
+    const run = async (rng: ReturnType<typeof createRng>) => {
+      const t = await loadImages(files, { ...opts, rng });
+      const v = Array.from(await t.data());
+      t.dispose();
+      return v;
+    };
+    const a = createRng(11);
+    const first = await run(a);
+    const second = await run(a);
+    expect(await run(createRng(11))).toEqual(first);
+    expect(second).not.toEqual(first);
   });
 
   it('random crop without an rng is a ConfigError', async () => {
