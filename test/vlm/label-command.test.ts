@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { registerLabelCommand, readPairManifest } from '../../src/cli/commands/label.js';
+import { registerLabelCommand, readLabelManifest } from '../../src/cli/commands/label.js';
 import { startFakeServer, type FakeServer } from './helpers/fake-openai-server.js';
 import { solidPng } from './helpers/media.js';
 
@@ -69,6 +69,6 @@ describe('prefkit label', () => {
       /--concurrency must be a whole number >= 1/,
     );
     await writeFile(join(dir, 'bad.jsonl'), '{"prompt": "a", "chosen": "c0.png"}\n');
-    await expect(readPairManifest(join(dir, 'bad.jsonl'))).rejects.toThrow(/line 1:\n  - rejected/);
+    await expect(readLabelManifest(join(dir, 'bad.jsonl'))).rejects.toThrow(/line 1:\n  - rejected/);
   });
 });

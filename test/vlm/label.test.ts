@@ -5,7 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/core/engine.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isConfigError, isShapeError } from '../../src/errors.js';
-import { functionJudge, labelPairs, labelSegments, openAIJudge, segmentBounds, type JudgeMedia, type LabelEvent } from '../../src/vlm/index.js';
+import type { PreferencePair } from '../../src/data/index.js';
+import { functionJudge, labelPairs, type LabelPairRecord, labelSegments, openAIJudge, segmentBounds, type JudgeMedia, type LabelEvent } from '../../src/vlm/index.js';
 import { meanBrightness, startFakeServer, type FakeServer } from './helpers/fake-openai-server.js';
 import { solidPng } from './helpers/media.js';
 
@@ -25,6 +26,12 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 const redness = async (m: JudgeMedia) => (m.kind === 'image' && m.path ? Number(/r(\d+)\.png$/.exec(m.path)![1]) : 0);
 
 describe('labelPairs', () => {
+  it("accepts the data layer's PreferencePair records as they are (type check)", () => {
+    const pair: PreferencePair = { prompt: 'p', chosen: 'a.png', rejected: new Uint8Array([1]), label: 1 };
+    const rec: LabelPairRecord = pair;
+    expect(rec.prompt).toBe('p');
+  });
+
   it('labels pairs from paths with hard and soft labels, and scores agreement with human labels', async () => {
     for (const r of [10, 20, 30, 40]) await writeFile(join(dir, `r${r}.png`), await solidPng(r, 0, 0));
     const records = [

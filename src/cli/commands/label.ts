@@ -43,7 +43,7 @@ export interface LabelCommandOptions {
  * @returns the records, in file order.
  * @throws {ConfigError} naming the line that is not JSON or lacks a field.
  */
-export async function readPairManifest(file: string): Promise<Array<z.infer<typeof ManifestLineSchema>>> {
+export async function readLabelManifest(file: string): Promise<Array<z.infer<typeof ManifestLineSchema>>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -75,7 +75,7 @@ export async function readPairManifest(file: string): Promise<Array<z.infer<type
  */
 export async function runLabel(o: LabelCommandOptions, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<{ result: LabelPairsResult; out: string }> {
   const manifest = resolve(o.manifest);
-  const records = await readPairManifest(manifest);
+  const records = await readLabelManifest(manifest);
   const out = resolve(o.out ?? manifest.replace(/(\.jsonl)?$/, '.labels.jsonl'));
   const cacheFile = resolve(o.cache ?? manifest.replace(/(\.jsonl)?$/, '.vlm-cache.jsonl'));
   const judge = openAIJudge({
