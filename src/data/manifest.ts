@@ -8,7 +8,7 @@
  * ```
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
@@ -96,6 +96,11 @@ export interface PairManifest {
 export interface ReadManifestOptions {
   /** `'fail'` (default): throw on the first invalid lines; `'skip'`: drop them and report them in `skipped`. */
   onInvalid?: 'fail' | 'skip';
+  /**
+   * Also check that every `chosen`/`rejected` file exists and is a non-empty file (default false).
+   * A missing file is then an invalid record (field `chosen` or `rejected`), failing or skipped per `onInvalid`.
+   */
+  checkFiles?: boolean;
 }
 
 function resolveImage(ref: string, baseDir: string): ImageSource {
@@ -184,7 +189,7 @@ export function parsePairManifest(text: string, options: ReadManifestOptions & {
  * Read a JSONL pair manifest; image paths resolve relative to the manifest's folder.
  *
  * @param path - the `.jsonl` file.
- * @param options - `onInvalid: 'fail' | 'skip'` (default `'fail'`).
+ * @param options - `onInvalid: 'fail' | 'skip'` (default `'fail'`); `checkFiles` to check that the images exist.
  * @returns `{ path, records, skipped }`; `skipped` lists `{ line, field, message }` in skip mode.
  * @throws {ConfigError} naming the file, the line and the field of an invalid record
  *   (with `'fail'`), or when the file cannot be read.
@@ -198,5 +203,27 @@ export async function readPairManifest(path: string, options: ReadManifestOption
   } catch (e) {
     throw new ConfigError(`Cannot read pair manifest ${path}: ${(e as Error).message}`, { source: path, cause: e });
   }
-  return parsePairManifest(text, { ...options, path });
+  const m = parsePairManifest(text, { ...options, path });
+  if (!options.checkFiles) return m;
+  const kept: PreferencePair[] = [];
+  for (const r of m.records) {
+    const bad: SkippedRecord[] = [];
+    for (const field of ['chosen', 'rejected'] as const) {
+      const src = r[field];
+      if (typeof src !== 'string') continue;
+      const st = await stat(src).catch(() => null);
+      if (!st || !st.isFile() || st.size === 0) {
+        bad.push({ line: Number(r.origin!.slice(r.origin!.lastIndexOf(':') + 1)), field, message: `${st ? (st.isFile() ? 'empty file' : 'not a file') : 'no such file'}: ${src}` });
+      }
+    }
+    if (bad.length === 0) kept.push(r);
+    else if ((options.onInvalid ?? 'fail') === 'fail') {
+      throw new ConfigError(
+        `Invalid pair manifest ${path}, line ${bad[0].line}:\n${bad.map((b) => `  - field "${b.field}": ${b.message}`).join('\n')}\nPaths resolve relative to the manifest's folder. Use onInvalid: 'skip' to drop such lines.`,
+        { source: `${path}:${bad[0].line}` },
+      );
+    } else m.skipped.push(...bad);
+  }
+  m.skipped.sort((a, b) => a.line - b.line);
+  return { ...m, records: kept };
 }

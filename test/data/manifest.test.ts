@@ -82,6 +82,24 @@ describe('readPairManifest', () => {
     ]);
   });
 
+  it('checkFiles reports missing and empty image files by line and field', async () => {
+    writeFileSync(join(dir, 'a.png'), 'x');
+    writeFileSync(join(dir, 'empty.png'), '');
+    const p = write('files.jsonl', [
+      '{"prompt":"ok","chosen":"a.png","rejected":"a.png"}',
+      '{"prompt":"missing","chosen":"a.png","rejected":"nope.png"}',
+      '{"prompt":"empty","chosen":"empty.png","rejected":"a.png"}',
+    ]);
+    expect((await readPairManifest(p)).records).toHaveLength(3); // not checked by default
+    await expect(readPairManifest(p, { checkFiles: true })).rejects.toThrow(/line 2:\n  - field "rejected": no such file: .*nope\.png/);
+    const m = await readPairManifest(p, { checkFiles: true, onInvalid: 'skip' });
+    expect(m.records.map((r) => r.prompt)).toEqual(['ok']);
+    expect(m.skipped.map((s) => [s.line, s.field, s.message.split(':')[0]])).toEqual([
+      [2, 'rejected', 'no such file'],
+      [3, 'chosen', 'empty file'],
+    ]);
+  });
+
   it('a missing manifest file is a ConfigError naming it', async () => {
     await expect(readPairManifest(join(dir, 'nope.jsonl'))).rejects.toThrow(/Cannot read pair manifest .*nope\.jsonl/);
   });
