@@ -232,7 +232,7 @@ export class PreferenceTrainer {
     for (let k = 0; k < accum; k++) {
       const batch = await this.data.next(this.config.batchSize);
       try {
-        const r = this.microStep(batch, accum, timings);
+        const r = this.microStep(batch, accum, timings) as { flat: tf.Tensor1D; metrics: tf.Tensor1D };
         if (flat === null || metricVec === null) {
           flat = r.flat;
           metricVec = r.metrics;
@@ -291,6 +291,42 @@ export class PreferenceTrainer {
     this.resetInterval();
     this.lastMetrics = out;
     return out;
+  }
+
+  /**
+   * The loss and its metrics on `batches` batches from `source`, without updating anything (for
+   * held-out pairs). Uses the trainer's RNG for timesteps and noise unless `seed` is given, in which
+   * case the training stream is left untouched.
+   * @param source - held-out pairs (default: the training source).
+   * @param batches - how many batches of `batchSize` pairs.
+   * @param seed - a seed for this evaluation's timesteps and noise.
+   * @returns metric means over the batches (`loss`, `rewards/...`).
+   */
+  async evaluateLoss(source: PairBatchSource = this.data, batches = 1, seed?: number | string): Promise<Record<string, number>> {
+    const saved = this.rng;
+    if (seed !== undefined) this.rng = createRng(seed);
+    const timings: StepTimings = { referenceMs: 0, policyMs: 0, totalMs: 0 };
+    let sum: tf.Tensor | null = null;
+    try {
+      for (let i = 0; i < batches; i++) {
+        const batch = await source.next(this.config.batchSize);
+        try {
+          const r = this.microStep(batch, 1, timings, false);
+          const next: tf.Tensor = sum ? tf.add(sum, r.metrics) : r.metrics;
+          if (sum) tf.dispose([sum, r.metrics]);
+          sum = next;
+        } finally {
+          disposeBatch(batch);
+        }
+      }
+      const vals = sum ? await sum.data() : new Float32Array(); // sync point
+      const out: Record<string, number> = {};
+      (this.metricNames ?? ['loss']).forEach((n, i) => (out[n] = vals[i] / batches));
+      return out;
+    } finally {
+      if (sum) tf.dispose(sum);
+      this.rng = saved;
+    }
   }
 
   /**
@@ -410,7 +446,7 @@ export class PreferenceTrainer {
   }
 
   /** One micro-batch: returns the flat gradient (already divided by accum) and the metric vector. */
-  private microStep(batch: TrainBatch, accum: number, timings: StepTimings): { flat: tf.Tensor1D; metrics: tf.Tensor1D } {
+  private microStep(batch: TrainBatch, accum: number, timings: StepTimings, withGrad = true): { flat: tf.Tensor1D | null; metrics: tf.Tensor1D } {
     const B = this.config.batchSize;
     const { chosen, rejected } = batch;
     if (chosen.shape[0] !== B || rejected.shape[0] !== B || chosen.shape.join() !== rejected.shape.join()) {
@@ -502,9 +538,9 @@ export class PreferenceTrainer {
       const r1 = performance.now();
       timings.referenceMs += r1 - r0;
 
-      let kept: tf.Tensor1D | null = null;
       const vars = this.policy.trainableVariables;
-      const { value, grads } = tf.variableGrads(() => {
+      /** Policy forward and loss: the loss scalar and the metric vector [M] (loss first). */
+      const forward = (): { loss: tf.Scalar; vec: tf.Tensor1D } => {
         const err = errorsOf(this.policy.predict(prep.xt, prep.t2, cond)); // [2B] or [2B, F]
         const [policyChosen, policyRejected] = tf.split(err, 2, 0);
         const out = loss.compute(
@@ -517,8 +553,18 @@ export class PreferenceTrainer {
           throw new PrefkitError('INTERNAL', `Loss "${loss.name}" returned a different set of metrics between steps.`);
         }
         const vec = tf.stack([out.loss, ...(this.metricNames.slice(1).map((n) => out.metrics[n]) as tf.Scalar[])].map((x) => tf.reshape(x, [])));
-        kept = tf.keep(vec as tf.Tensor1D);
-        return tf.div(out.loss, accum) as tf.Scalar;
+        return { loss: out.loss, vec: vec as tf.Tensor1D };
+      };
+      if (!withGrad) {
+        const vec = tf.tidy(() => forward().vec);
+        timings.policyMs += performance.now() - r1;
+        return { flat: null, metrics: vec };
+      }
+      let kept: tf.Tensor1D | null = null;
+      const { value, grads } = tf.variableGrads(() => {
+        const f = forward();
+        kept = tf.keep(f.vec);
+        return tf.div(f.loss, accum) as tf.Scalar;
       }, vars);
       const flat = this.optimizer.flatten(grads);
       tf.dispose(grads);

@@ -150,6 +150,21 @@ describe('PreferenceTrainer', () => {
     policy.dispose();
   });
 
+  it('evaluates the loss without updating: ln 2 and accuracy 1/2 while policy equals reference', async () => {
+    const { trainer, policy, data } = makeTrainer({ batchSize: 4, accum: 1, steps: 2, cond: true });
+    const before = policy.flatWeights();
+    const m0 = await trainer.evaluateLoss(data, 2, 'eval');
+    expect(m0.loss).toBeCloseTo(Math.log(2), 6);
+    expect(m0['rewards/accuracies']).toBe(0.5);
+    expect(m0['rewards/margins']).toBe(0);
+    expect(policy.flatWeights()).toEqual(before);
+    await trainer.train();
+    const m1 = await trainer.evaluateLoss(data, 2, 'eval');
+    expect(m1.loss).not.toBeCloseTo(Math.log(2), 4);
+    trainer.dispose();
+    policy.dispose();
+  });
+
   it('stops early on stop() with reason stopped', async () => {
     const { trainer, policy } = makeTrainer({ batchSize: 2, accum: 1, steps: 10 });
     const result = await trainer.train((e) => {
