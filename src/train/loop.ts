@@ -12,6 +12,7 @@ import { lrFactor } from './lr-schedule.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { appendMetrics, truncateMetrics } from './metrics.js';
 import { FlatAdamW } from './optimizer.js';
+import { denoisingError, getLoss, segmentErrors } from '../losses/index.js';
 import path from 'node:path';
 import type { Conditioner, TrainBatch, PairBatchSource, TrainerLoss, TrainSchedule } from './types.js';
 
@@ -60,29 +61,6 @@ export interface TrainerProgress {
   step: number;
   nonFiniteSteps: number;
   rng: ReturnType<Rng['getState']>;
-}
-
-/** Per-sample denoising error: mean of (pred − target)² over all non-batch elements → `[N]`. */
-function sampleErrors(pred: tf.Tensor, target: tf.Tensor): tf.Tensor1D {
-  return tf.tidy(() => {
-    const axes = pred.shape.map((_, i) => i).slice(1);
-    return tf.mean(tf.squaredDifference(pred, target), axes) as tf.Tensor1D; // [N]
-  });
-}
-
-/** Per-segment error for `[N, T, H, W, C]`: mean over each segment of `frames` frames → `[N, T/frames]`. */
-function segmentErrorsLocal(pred: tf.Tensor, target: tf.Tensor, frames: number): tf.Tensor2D {
-  return tf.tidy(() => {
-    const [n, t] = pred.shape;
-    if (pred.rank < 3 || t % frames !== 0) {
-      throw new ShapeError(`Segment errors need [N, T, ...] with T divisible by segmentFrames=${frames}; got [${pred.shape.join(', ')}].`, {
-        argument: 'pred',
-        actual: pred.shape,
-      });
-    }
-    const d = tf.reshape(tf.squaredDifference(pred, target), [n, t / frames, -1]); // [N, F, frames·HWC]
-    return tf.mean(d, 2) as tf.Tensor2D; // [N, F]
-  });
 }
 
 function concatConditioning(a: Conditioning, b: Conditioning): Conditioning {
@@ -138,6 +116,7 @@ export class PreferenceTrainer {
   private readonly conditioner?: Conditioner;
   private readonly evaluate?: PreferenceTrainerOptions['evaluate'];
   private readonly ownsReference: boolean;
+  private readonly segmentFrames?: number;
   private rng: Rng;
   private stepCount = 0;
   private nonFinite = 0;
@@ -160,7 +139,7 @@ export class PreferenceTrainer {
     this.schedule = options.schedule;
     this.conditioner = options.conditioner;
     this.evaluate = options.evaluate;
-    const loss = options.loss ?? defaultLossResolver(this.config.loss.name);
+    const loss = options.loss ?? (getLoss(this.config.loss.name) as TrainerLoss);
     this.loss = loss;
     const parsed = loss.schema.safeParse(this.config.loss.options);
     if (!parsed.success) {
@@ -169,7 +148,9 @@ export class PreferenceTrainer {
       throw new ConfigError(`Invalid options for loss "${loss.name}":\n${lines.join('\n')}`, { source: 'loss.options' });
     }
     this.lossOptions = parsed.data;
-    if (loss.errorKind === 'segment' && !this.config.segmentFrames) {
+    const optFrames = (this.lossOptions as { segmentFrames?: unknown } | undefined)?.segmentFrames;
+    this.segmentFrames = typeof optFrames === 'number' ? optFrames : this.config.segmentFrames;
+    if (loss.errorKind === 'segment' && !this.segmentFrames) {
       throw new ConfigError(`Loss "${loss.name}" works per segment: set segmentFrames (frames per segment, a positive integer).`, {
         source: 'segmentFrames',
       });
@@ -513,7 +494,7 @@ export class PreferenceTrainer {
         throw new ConfigError(`Loss "${loss.name}" conditions each side on its own caption: pass a conditioner.`);
       }
       const errorsOf = (pred: tf.Tensor): tf.Tensor =>
-        loss.errorKind === 'segment' ? segmentErrorsLocal(pred, prep.target, this.config.segmentFrames as number) : sampleErrors(pred, prep.target);
+        loss.errorKind === 'segment' ? segmentErrors(pred, prep.target, { segmentFrames: this.segmentFrames as number }) : denoisingError(pred, prep.target);
 
       // reference: outside the gradient tape
       let refChosen: tf.Tensor | undefined;
@@ -575,14 +556,4 @@ export class PreferenceTrainer {
       tf.dispose(tensorsToFree);
     }
   }
-}
-
-/** Resolves a loss by registry name; replaced once `prefkit/losses` exposes `getLoss`. */
-let defaultLossResolver = (name: string): TrainerLoss => {
-  throw new ConfigError(`No loss registry is available to resolve "${name}"; pass options.loss.`);
-};
-
-/** @internal Set the function that resolves loss names (wired to the losses registry). */
-export function setLossResolver(fn: (name: string) => TrainerLoss): void {
-  defaultLossResolver = fn;
 }

@@ -12,20 +12,20 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-function makeTrainer(opts: { batchSize: number; accum: number; steps: number; poison?: Set<number>; logEvery?: number; maxNonFinite?: number; cond?: boolean }) {
+function makeTrainer(opts: { batchSize: number; accum: number; steps: number; poison?: Set<number>; logEvery?: number; maxNonFinite?: number; cond?: boolean; registry?: boolean }) {
   const policy = new DenseDenoiser(SHAPE, 6, opts.cond ? 3 : 0, 7);
   const data = new ArrayPairSource(8, SHAPE, 3, opts.poison);
   const trainer = new PreferenceTrainer({
     policy,
     data,
     schedule: linearSchedule(100),
-    loss: testDpoLoss,
+    loss: opts.registry ? undefined : testDpoLoss,
     conditioner: opts.cond ? hashConditioner(3) : undefined,
     config: {
       maxSteps: opts.steps,
       batchSize: opts.batchSize,
       gradientAccumulation: opts.accum,
-      loss: { name: 'test-dpo', options: { beta: 50 } },
+      loss: { name: opts.registry ? 'diffusion-dpo' : 'test-dpo', options: { beta: 50 } },
       optimizer: { lr: 1e-2, weightDecay: 0.1 },
       maxGradNorm: 0.5,
       logEvery: opts.logEvery ?? 1,
@@ -100,7 +100,7 @@ describe('PreferenceTrainer', () => {
 
   it('keeps tf.memory().numTensors flat across steps', async () => {
     const start = tf.memory().numTensors;
-    const { trainer, policy } = makeTrainer({ batchSize: 2, accum: 2, steps: 8, logEvery: 3, cond: true });
+    const { trainer, policy } = makeTrainer({ batchSize: 2, accum: 2, steps: 8, logEvery: 3, cond: true, registry: true });
     const counts: number[] = [];
     await trainer.train((e) => {
       if (e.type === 'step') counts.push(tf.memory().numTensors);
@@ -162,6 +162,54 @@ describe('PreferenceTrainer', () => {
     const m1 = await trainer.evaluateLoss(data, 2, 'eval');
     expect(m1.loss).not.toBeCloseTo(Math.log(2), 4);
     trainer.dispose();
+    policy.dispose();
+  });
+
+  it('resolves losses from the registry by name: diffusion-dpo matches the written-out formula', async () => {
+    const a = makeTrainer({ batchSize: 4, accum: 1, steps: 3, cond: true });
+    const policy = new DenseDenoiser(SHAPE, 6, 3, 7);
+    const b = new PreferenceTrainer({
+      policy,
+      data: new ArrayPairSource(8, SHAPE, 3),
+      schedule: linearSchedule(100),
+      conditioner: hashConditioner(3),
+      config: { ...a.trainer.config, loss: { name: 'diffusion-dpo', options: { beta: 50 } }, outputDir: undefined },
+    });
+    await a.trainer.train();
+    const r = await b.train();
+    expect(maxAbsDiff(a.policy.flatWeights(), policy.flatWeights())).toBeLessThan(1e-6);
+    expect(Object.keys(r.metrics ?? {})).toEqual(expect.arrayContaining(['rewards/accuracies', 'rewards/margins', 'loss/policy', 'loss/ref']));
+    for (const t of [a.trainer, b]) t.dispose();
+    a.policy.dispose();
+    policy.dispose();
+  });
+
+  it('conditions each side on its own caption for DCPO', async () => {
+    const policy = new DenseDenoiser(SHAPE, 6, 3, 7);
+    const seen: string[][] = [];
+    const enc = hashConditioner(3);
+    const data = new ArrayPairSource(4, SHAPE, 3);
+    const source = {
+      next: (n: number) => ({ ...data.next(n), captionChosen: ['a red circle', 'a blue square'], captionRejected: ['a red square', 'a blue circle'] }),
+      getState: () => data.getState(),
+      setState: (s: never) => data.setState(s),
+    };
+    const t = new PreferenceTrainer({
+      policy,
+      data: source,
+      schedule: linearSchedule(100),
+      conditioner: (p) => (seen.push([...p]), enc(p)),
+      config: { maxSteps: 1, batchSize: 2, loss: { name: 'dcpo' } },
+    });
+    await t.train();
+    expect(seen).toEqual([
+      ['a red circle', 'a blue square'],
+      ['a red square', 'a blue circle'],
+    ]);
+    t.dispose();
+    expect(() => new PreferenceTrainer({ policy, data, schedule: linearSchedule(10), config: { maxSteps: 1, loss: { name: 'dpo2' } } })).toThrow(
+      /Unknown loss "dpo2". Expected one of: diffusion-dpo, /,
+    );
     policy.dispose();
   });
 
