@@ -11,8 +11,6 @@ const softplusOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   save([x]); // the engine keeps saved tensors alive until backprop (a closure over x would not)
   // softplus(x) = max(x, 0) + log1p(exp(−|x|)): no overflow for any finite x (|x| = 1e4 included).
   const value = tf.add(tf.relu(x), tf.log1p(tf.exp(tf.neg(tf.abs(x)))));
-  // keep x for the backward pass: an intermediate x is disposed by the forward tidy before backprop
-  (args[1] as tf.GradSaveFunc)([x]);
   // d softplus / dx = σ(x), exact at x = 0 as well (|x| has a kink there; σ does not).
   return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, tf.sigmoid(saved[0])) };
 }) as (x: tf.Tensor) => tf.Tensor;
