@@ -245,3 +245,70 @@ describe('kernel memory', () => {
     tf.dispose([x, f, dw, ids]);
   });
 });
+
+describe('Slice / SplitV / Tile (wasm, fast paths) vs cpu', () => {
+  const sliceCases: Array<{ shape: number[]; begin: number[]; size: number[] }> = [
+    { shape: [1000], begin: [17], size: [400] },
+    { shape: [6, 5], begin: [1, 0], size: [3, 5] },
+    { shape: [6, 5], begin: [1, 2], size: [4, 2] },
+    { shape: [3, 4, 5], begin: [1, 1, 0], size: [2, 2, 5] },
+    { shape: [2, 3, 4, 5], begin: [0, 1, 1, 2], size: [2, 2, 3, 3] },
+    { shape: [2, 3, 4, 5, 2], begin: [1, 0, 2, 1, 0], size: [1, 3, 2, 4, 2] },
+    { shape: [4, 3], begin: [2, 0], size: [0, 3] },
+  ];
+  it.each(sliceCases)('slice $shape at $begin size $size', async ({ shape, begin, size }) => {
+    const x = randn(shape);
+    const cpu = await runOn('cpu', 'Slice', { x }, { begin, size });
+    const wasm = await runOn('wasm', 'Slice', { x }, { begin, size });
+    expect(wasm.shape).toEqual(cpu.shape);
+    expect(Array.from(wasm.values)).toEqual(Array.from(cpu.values));
+  });
+  it('slices int32 and bool, and splits a flat buffer into many pieces', async () => {
+    const xi = { values: Int32Array.from({ length: 24 }, (_, i) => i - 7), shape: [4, 6], dtype: 'int32' as const };
+    expect(Array.from((await runOn('wasm', 'Slice', { x: xi }, { begin: [1, 2], size: [2, 3] })).values)).toEqual([1, 2, 3, 7, 8, 9]);
+    await tf.setBackend('wasm');
+    const b = tf.tensor([true, false, true, true], [2, 2], 'bool');
+    expect(Array.from(tf.slice(b, [1, 0], [1, 2]).dataSync())).toEqual([1, 1]);
+    b.dispose();
+    const sizes = [5, 1, 30, 7, 57];
+    const flat = randn([100]);
+    const pieces = tf.tidy(() => tf.split(tf.tensor1d(flat.values), sizes, 0).map((t) => Array.from(t.dataSync())));
+    let off = 0;
+    sizes.forEach((n, i) => {
+      expect(pieces[i]).toEqual(Array.from(flat.values.subarray(off, off + n)));
+      off += n;
+    });
+    const parts = tf.tidy(() => tf.split(tf.tensor2d(flat.values, [10, 10]), [3, 7], 1).map((t) => t.shape));
+    expect(parts).toEqual([[10, 3], [10, 7]]);
+  });
+  const tileCases: Array<{ shape: number[]; reps: number[] }> = [
+    { shape: [3], reps: [4] },
+    { shape: [2, 1, 3], reps: [1, 5, 1] },
+    { shape: [2, 3], reps: [2, 3] },
+    { shape: [64, 8, 1, 4], reps: [1, 1, 2, 1] },
+    { shape: [2, 1, 3, 1], reps: [3, 2, 2, 4] },
+  ];
+  it.each(tileCases)('tile $shape by $reps', async ({ shape, reps }) => {
+    const x = randn(shape);
+    const cpu = await runOn('cpu', 'Tile', { x }, { reps });
+    const wasm = await runOn('wasm', 'Tile', { x }, { reps });
+    expect(wasm.shape).toEqual(cpu.shape);
+    expect(Array.from(wasm.values)).toEqual(Array.from(cpu.values));
+  });
+  it('tiles int32, bool, and broadcastTo with its gradient', async () => {
+    const xi = { values: Int32Array.from([1, -2, 3]), shape: [3, 1], dtype: 'int32' as const };
+    expect(Array.from((await runOn('wasm', 'Tile', { x: xi }, { reps: [2, 2] })).values)).toEqual([1, 1, -2, -2, 3, 3, 1, 1, -2, -2, 3, 3]);
+    await tf.setBackend('wasm');
+    const b = tf.tensor([true, false], [2], 'bool');
+    expect(Array.from(tf.tile(b, [2]).dataSync())).toEqual([1, 0, 1, 0]);
+    const w = tf.where(tf.scalar(true, 'bool'), tf.ones([5]), tf.zeros([5]));
+    expect(Array.from(w.dataSync())).toEqual([1, 1, 1, 1, 1]);
+    expect(tf.tile(tf.tensor([false, true], [2, 1], 'bool'), [1, 3]).dtype).toBe('bool');
+    expect(Array.from(tf.tile(tf.tensor([false, true], [2, 1], 'bool'), [1, 3]).dataSync())).toEqual([0, 0, 0, 1, 1, 1]);
+    w.dispose();
+    b.dispose();
+    const g = tf.tidy(() => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.broadcastTo(v, [4, 3, 2]), tf.range(0, 24).reshape([4, 3, 2]))))(tf.ones([3, 1])).dataSync());
+    // d/dv[j] = Σ_{i,k} (6i + 2j + k) = 4·(2j·2 + 1) + 2·6·(0+1+2+3) = 16j + 76
+    expect(Array.from(g)).toEqual([76, 92, 108]);
+  });
+});

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from './conv2d-backprop.js';
 import { makeDepthwiseConv2dNativeBackpropFilter, makeDepthwiseConv2dNativeBackpropInput } from './depthwise-backprop.js';
 import { makeUnsortedSegmentSum } from './unsorted-segment-sum.js';
+import { makeSlice, makeSplitV, makeTile } from './fast-ops.js';
 
 /** The kernel names {@link registerWasmKernels} installs for the wasm backend. */
 export const WASM_GRADIENT_KERNELS = [
@@ -14,6 +15,9 @@ export const WASM_GRADIENT_KERNELS = [
   'DepthwiseConv2dNativeBackpropFilter',
   'DepthwiseConv2dNativeBackpropInput',
   'UnsortedSegmentSum',
+  'Slice',
+  'SplitV',
+  'Tile',
 ] as const;
 
 /** One of {@link WASM_GRADIENT_KERNELS}. */
@@ -21,20 +25,29 @@ export type WasmGradientKernel = (typeof WASM_GRADIENT_KERNELS)[number];
 
 const MARK = Symbol.for('prefkit.kernel');
 
-function install(kernelName: string, kernelFunc: (args: never) => tf.TensorInfo): void {
+function install(kernelName: string, kernelFunc: (args: never) => tf.TensorInfo | tf.TensorInfo[]): void {
   const existing = tf.getKernel(kernelName, 'wasm') as (tf.KernelConfig & { [MARK]?: true }) | undefined;
   if (existing && existing[MARK]) return;
   if (existing) tf.unregisterKernel(kernelName, 'wasm');
-  const cfg = { kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc, [MARK]: true as const };
+  // keep the stock kernel's setup (its wasm function bindings): our kernels may fall back to it
+  const cfg = {
+    kernelName,
+    backendName: 'wasm',
+    kernelFunc: kernelFunc as unknown as tf.KernelFunc,
+    setupFunc: existing?.setupFunc,
+    disposeFunc: existing?.disposeFunc,
+    [MARK]: true as const,
+  };
   tf.registerKernel(cfg);
 }
 
 /**
  * Install, for the `wasm` backend, the gradient kernels tfjs-backend-wasm 4.22 lacks
  * (`Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropFilter`,
- * `DepthwiseConv2dNativeBackpropInput`, `UnsortedSegmentSum`) and a fast
- * `Conv2DBackpropInput` (one XNNPACK conv instead of the stock scalar loop). Each is built from
- * existing wasm kernels. Safe to call repeatedly; {@link initEngine} calls it.
+ * `DepthwiseConv2dNativeBackpropInput`, `UnsortedSegmentSum`), a fast `Conv2DBackpropInput`
+ * (one XNNPACK conv instead of the stock scalar loop), and faster `Slice`, `SplitV` and `Tile`
+ * (no whole-input copy per slice; tile as a broadcasting multiply). Each is built from existing
+ * wasm kernels. Safe to call repeatedly; {@link initEngine} calls it.
  *
  * Requires `@tensorflow/tfjs-backend-wasm` to have been imported (its kernels are looked up).
  * @returns the kernel names now provided by prefkit.
@@ -45,5 +58,9 @@ export function registerWasmKernels(): readonly WasmGradientKernel[] {
   install('DepthwiseConv2dNativeBackpropFilter', makeDepthwiseConv2dNativeBackpropFilter('wasm'));
   install('DepthwiseConv2dNativeBackpropInput', makeDepthwiseConv2dNativeBackpropInput('wasm'));
   install('UnsortedSegmentSum', makeUnsortedSegmentSum('wasm'));
+  // data movement the stock wasm backend does slowly (see fast-ops.ts)
+  install('Slice', makeSlice());
+  install('SplitV', makeSplitV());
+  install('Tile', makeTile());
   return WASM_GRADIENT_KERNELS;
 }
