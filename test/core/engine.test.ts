@@ -48,6 +48,9 @@ describe('initEngine', () => {
       'DepthwiseConv2dNativeBackpropFilter',
       'DepthwiseConv2dNativeBackpropInput',
       'UnsortedSegmentSum',
+      'Slice',
+      'SplitV',
+      'Tile',
     ]);
     expect(tf.getBackend()).toBe('wasm');
     expect(getEngineInfo()).toBe(info);
