@@ -216,8 +216,11 @@ soft_case = dict(name="softPreference PickScore", scoreChosen=lst(s_c), scoreRej
                  formula="n = (s - 0.11543526500463486)/(0.28201571106910706 - 0.11543526500463486); p = exp(n_c)/(exp(n_c)+exp(n_r))")
 
 # 5. Diffusion-KTO (jacklishufan/diffusion-kto train_kto_sd_v1.5.py @01c2fc36), halo=sigmoid
-for lam_d, lam_u, spread in [(1.0, 1.0, 0.02), (1.0, 1.5, 0.05)]:
+for lam_d, lam_u, spread, improved in [(1.0, 1.0, 0.02, False), (1.0, 1.5, 0.05, False), (1.0, 1.0, 0.02, True)]:
     b = make_pair_batch(spread=spread)
+    if improved:  # policy closer to the targets than the reference on average: kl > 0, the detached path
+        for side in ("Chosen", "Rejected"):
+            b["policyPred" + side] = f32(b["refPred" + side] + 0.3 * (b["target" + side] - b["refPred" + side]) + 0.01 * rng.standard_normal(b["refPred" + side].shape))
     pw, pl, mw, ml, rw, rl = errors(b)
     beta = 1000
     model_losses = torch.cat([mw, ml])
@@ -233,7 +236,7 @@ for lam_d, lam_u, spread in [(1.0, 1.0, 0.02), (1.0, 1.5, 0.05)]:
     w_y = lam_d * labels_binary + lam_u * ~labels_binary
     loss = (w_y * (1 - h)).mean()
     gw, gl = grads(loss, pw, pl)
-    cases.append(dict(name=f"kto lambda_d={lam_d} lambda_u={lam_u}", loss="kto", options=dict(beta=beta, desirableWeight=lam_d, undesirableWeight=lam_u),
+    cases.append(dict(name=f"kto lambda_d={lam_d} lambda_u={lam_u} improved={improved}", loss="kto", options=dict(beta=beta, desirableWeight=lam_d, undesirableWeight=lam_u),
                       inputs=batch_json(b),
                       source="jacklishufan/diffusion-kto train_kto_sd_v1.5.py @01c2fc36 (loss block, --halo sigmoid, --loss kto)",
                       formula="g = ref - model; kl = clamp(mean(g), 0).detach(); u = (2y-1)*beta*(g-kl); loss = mean(w_y*(1-sigmoid(u)))",
