@@ -134,7 +134,8 @@ describe('diffusionDpoLoss', () => {
 
   itProp.prop([fc.array(fc.double({ min: 0, max: 2, noNaN: true }), { minLength: 4, maxLength: 4 })], { seed: 4242, numRuns: 40 })(
     'swapping chosen and rejected flips the margin',
-    ([a, b, c, d]) => {
+    (v) => {
+      const [a, b, c, d] = v as number[];
       const e = errs([a], [b], [c], [d]);
       const s = errs([b], [a], [d], [c]);
       const m1 = val(diffusionDpoLoss(e, { beta: 100 }).metrics['rewards/margins']);
@@ -168,7 +169,7 @@ describe('diffusionDpoLoss', () => {
 
   it('ShapeError names the argument', () => {
     const e = errs([1, 2], [1, 2], [1, 2], [1, 2]);
-    const bad = tf.zeros([2, 1]) as tf.Tensor1D;
+    const bad = tf.zeros([2, 1]) as unknown as tf.Tensor1D;
     expect(() => diffusionDpoLoss({ ...e, refRejected: bad }, { beta: 1 })).toThrowErrorMatchingInlineSnapshot(
       `[ShapeError: Argument 'refRejected' to diffusionDpoLoss has shape [2, 1], expected [B=2].]`,
     );

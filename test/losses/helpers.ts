@@ -24,9 +24,9 @@ export function tensorOf(x: unknown): tf.Tensor {
 }
 
 /** Assert |a − e| ≤ atol + rtol·|e| elementwise, with a readable message. */
-export function expectClose(actual: number[] | Float32Array | number, expected: number[] | number, rtol = 1e-4, atol = 1e-6, what = ''): void {
+export function expectClose(actual: ArrayLike<number> | number, expected: ArrayLike<number> | number, rtol = 1e-4, atol = 1e-6, what = ''): void {
   const a = typeof actual === 'number' ? [actual] : Array.from(actual);
-  const e = typeof expected === 'number' ? [expected] : expected;
+  const e = typeof expected === 'number' ? [expected] : Array.from(expected);
   expect(a.length, `${what} length`).toBe(e.length);
   for (let i = 0; i < e.length; i++) {
     const tol = atol + rtol * Math.abs(e[i]);
