@@ -103,7 +103,8 @@ const smpoSchema = z.strictObject({
 });
 const denseDpoSchema = z.strictObject({
   beta: beta(5000),
-  segmentFrames: z.number().int().positive().default(1).describe('latent frames per segment S (F = ⌈T/S⌉)'),
+  // No default: when absent the trainer's own `segmentFrames` setting applies.
+  segmentFrames: z.number().int().positive().optional().describe('latent frames per segment S (F = ⌈T/S⌉); absent: the trainer setting'),
 });
 const ktoSchema = z.strictObject({
   beta: beta(1000),

@@ -60,6 +60,10 @@ describe('lossRegistry', () => {
     expect(resolveLoss('diffusion-dpo').options).toEqual({ beta: 5000, link: 'sigmoid', labelSmoothing: 0, sftWeight: 0 });
     expect(resolveLoss('smpo').options).toEqual({ beta: 2000, scale: 10 });
     expect(resolveLoss('mapo').options).toEqual({ beta: 0.1, snr: 0.5, numTrainTimesteps: 1000 });
+    expect(resolveLoss('dense-dpo').options).toEqual({ beta: 5000 });
+    expect(resolveLoss('dense-dpo', { segmentFrames: 4 }).options).toEqual({ beta: 5000, segmentFrames: 4 });
+    expect(resolveLoss('kto').options).toEqual({ beta: 1000, desirableWeight: 1, undesirableWeight: 1 });
+    expect(resolveLoss('dcpo').options).toEqual({ beta: 500, link: 'sigmoid', labelSmoothing: 0, sftWeight: 0 });
     const bad = (() => {
       try {
         resolveLoss('diffusion-dpo', { link: 'robust', labelSmoothing: 0.5 });
