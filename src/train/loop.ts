@@ -38,13 +38,19 @@ export interface PreferenceTrainerOptions {
 
 /** Wall-clock split of the last optimizer step, ms (wasm/cpu run ops eagerly, so these are real). */
 export interface StepTimings {
+  /** Fetching batches, drawing timesteps and noise, noising, conditioning. */
+  dataMs: number;
   /** Reference forward passes. */
   referenceMs: number;
-  /** Policy forward + backward passes. */
+  /** Policy forward + backward passes (the loss, a few small ops, included). */
   policyMs: number;
-  /** The whole step, including data, noising, loss, optimizer. */
+  /** Flattening and accumulating gradients, clipping, AdamW, metric bookkeeping. */
+  optimizerMs: number;
+  /** The whole step. */
   totalMs: number;
 }
+
+const zeroTimings = (): StepTimings => ({ dataMs: 0, referenceMs: 0, policyMs: 0, optimizerMs: 0, totalMs: 0 });
 
 /** The outcome of a run. */
 export interface TrainResult {
@@ -108,7 +114,7 @@ export class PreferenceTrainer {
   /** The optimizer. */
   readonly optimizer: FlatAdamW;
   /** Timing split of the last step. */
-  lastTimings: StepTimings = { referenceMs: 0, policyMs: 0, totalMs: 0 };
+  lastTimings: StepTimings = zeroTimings();
 
   private readonly schedule: TrainSchedule;
   private readonly loss: TrainerLoss;
@@ -205,15 +211,18 @@ export class PreferenceTrainer {
    */
   async trainStep(): Promise<number> {
     const t0 = performance.now();
-    const timings = { referenceMs: 0, policyMs: 0, totalMs: 0 };
+    const timings = zeroTimings();
     const lr = this.currentLr();
     const accum = this.config.gradientAccumulation;
     let flat: tf.Tensor | null = null;
     let metricVec: tf.Tensor | null = null;
     for (let k = 0; k < accum; k++) {
+      const d0 = performance.now();
       const batch = await this.data.next(this.config.batchSize);
+      timings.dataMs += performance.now() - d0;
       try {
         const r = this.microStep(batch, accum, timings) as { flat: tf.Tensor1D; metrics: tf.Tensor1D };
+        const a0 = performance.now();
         if (flat === null || metricVec === null) {
           flat = r.flat;
           metricVec = r.metrics;
@@ -224,10 +233,12 @@ export class PreferenceTrainer {
           flat = f2;
           metricVec = m2;
         }
+        timings.optimizerMs += performance.now() - a0;
       } finally {
         disposeBatch(batch);
       }
     }
+    const o0 = performance.now();
     const g = flat as tf.Tensor;
     const mv = metricVec as tf.Tensor; // [M] sums over micro-batches; index 0 is the loss
     const lossSum = tf.tidy(() => tf.slice(mv, [0], [1]).reshape([]) as tf.Scalar);
@@ -247,7 +258,9 @@ export class PreferenceTrainer {
     tf.dispose([g, mv, lossSum, lossFinite, info.gradNorm, info.applied]);
     this.intervalSteps++;
     this.stepCount++;
-    timings.totalMs = performance.now() - t0;
+    const t1 = performance.now();
+    timings.optimizerMs += t1 - o0;
+    timings.totalMs = t1 - t0;
     this.lastTimings = timings;
     return lr;
   }
@@ -286,7 +299,7 @@ export class PreferenceTrainer {
   async evaluateLoss(source: PairBatchSource = this.data, batches = 1, seed?: number | string): Promise<Record<string, number>> {
     const saved = this.rng;
     if (seed !== undefined) this.rng = createRng(seed);
-    const timings: StepTimings = { referenceMs: 0, policyMs: 0, totalMs: 0 };
+    const timings = zeroTimings();
     let sum: tf.Tensor | null = null;
     try {
       for (let i = 0; i < batches; i++) {
@@ -428,6 +441,7 @@ export class PreferenceTrainer {
 
   /** One micro-batch: returns the flat gradient (already divided by accum) and the metric vector. */
   private microStep(batch: TrainBatch, accum: number, timings: StepTimings, withGrad = true): { flat: tf.Tensor1D | null; metrics: tf.Tensor1D } {
+    const p0 = performance.now();
     const B = this.config.batchSize;
     const { chosen, rejected } = batch;
     if (chosen.shape[0] !== B || rejected.shape[0] !== B || chosen.shape.join() !== rejected.shape.join()) {
@@ -500,6 +514,7 @@ export class PreferenceTrainer {
       let refChosen: tf.Tensor | undefined;
       let refRejected: tf.Tensor | undefined;
       const r0 = performance.now();
+      timings.dataMs += r0 - p0;
       if (needsRef) {
         if (this.config.reference === 'precomputed' || !this.reference) {
           if (!batch.refChosenError || !batch.refRejectedError) {
@@ -547,10 +562,12 @@ export class PreferenceTrainer {
         kept = tf.keep(f.vec);
         return tf.div(f.loss, accum) as tf.Scalar;
       }, vars);
+      const f0 = performance.now();
+      timings.policyMs += f0 - r1;
       const flat = this.optimizer.flatten(grads);
       tf.dispose(grads);
       value.dispose();
-      timings.policyMs += performance.now() - r1;
+      timings.optimizerMs += performance.now() - f0;
       return { flat, metrics: kept as unknown as tf.Tensor1D };
     } finally {
       tf.dispose(tensorsToFree);

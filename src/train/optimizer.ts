@@ -47,12 +47,20 @@ export class FlatAdamW {
   private readonly v: tf.Variable; // [N]
   private readonly t: tf.Variable; // [] float count of applied updates
   private readonly cfg: AdamWConfig;
+  /** How new parameters reach the variables: `host` (wasm/cpu) or `device`. */
+  readonly writeback: 'host' | 'device';
+  private hostStep = 0;
 
   /**
    * @param variables - the trainable variables, in a stable order.
    * @param config - lr (peak; the per-step rate is passed to update), betas, eps, weight decay.
+   * @param options.writeback - `host`: read the new flat parameters back and assign each variable
+   *   (fast on wasm/cpu, where kernels run synchronously anyway); `device`: masked `where` and `split`
+   *   on the device, no host read (for tfjs-node/GPU); `auto` (default) picks by the active backend.
    */
-  constructor(variables: tf.Variable[], config: AdamWConfig) {
+  constructor(variables: tf.Variable[], config: AdamWConfig, options: { writeback?: 'auto' | 'host' | 'device' } = {}) {
+    const wb = options.writeback ?? 'auto';
+    this.writeback = wb === 'auto' ? (['wasm', 'cpu'].includes(tf.getBackend()) ? 'host' : 'device') : wb;
     this.vars = variables;
     this.sizes = variables.map((v) => v.size);
     this.size = this.sizes.reduce((a, b) => a + b, 0);
@@ -98,16 +106,65 @@ export class FlatAdamW {
         expected: [this.size],
       });
     }
+    return this.writeback === 'host' ? this.updateHost(flatGrad, lr, opts) : this.updateDevice(flatGrad, lr, opts);
+  }
+
+  /** Global norm, finiteness flag and clipped gradient (shared by both write-back paths). */
+  private clipped(flatGrad: tf.Tensor, opts: { maxGradNorm: number | null; finite?: tf.Scalar }): { gradNorm: tf.Scalar; ok: tf.Scalar; g: tf.Tensor } {
+    const gradNorm = tf.sqrt(tf.dot(flatGrad, flatGrad)) as tf.Scalar; // []
+    let ok = tf.isFinite(gradNorm) as tf.Scalar; // [] bool
+    if (opts.finite) ok = tf.logicalAnd(ok, tf.cast(opts.finite, 'bool')) as tf.Scalar;
+    let g = flatGrad; // [N]
+    if (opts.maxGradNorm !== null) {
+      const coef = tf.minimum(tf.div(opts.maxGradNorm, tf.add(gradNorm, 1e-6)), 1); // []
+      g = tf.mul(g, coef);
+    }
+    return { gradNorm, ok, g };
+  }
+
+  /**
+   * wasm/cpu: every kernel has already run when it returns, so reading the new flat parameters back
+   * is a memory copy, not a pipeline stall; it replaces 2 × (number of variables) slices, each of
+   * which copies the whole flat input on wasm, and the broadcast `where`s of the skip guard.
+   */
+  private updateHost(flatGrad: tf.Tensor, lr: number, opts: { maxGradNorm: number | null; finite?: tf.Scalar }): AdamWUpdateInfo {
+    const { beta1: b1, beta2: b2, eps, weightDecay: wd } = this.cfg;
+    const res = tf.tidy(() => {
+      const { gradNorm, ok, g } = this.clipped(flatGrad, opts);
+      const t = this.hostStep + 1;
+      const bc1 = 1 - b1 ** t;
+      const bc2Sqrt = Math.sqrt(1 - b2 ** t);
+      const m = tf.add(tf.mul(this.m, b1), tf.mul(g, 1 - b1)); // [N]
+      const v = tf.add(tf.mul(this.v, b2), tf.mul(tf.square(g), 1 - b2)); // [N]
+      const denom = tf.add(tf.div(tf.sqrt(v), bc2Sqrt), eps); // [N]
+      const p = this.vars.length === 1 ? tf.reshape(this.vars[0], [-1]) : tf.concat(this.vars.map((x) => tf.reshape(x, [-1])), 0); // [N]
+      const pNew = tf.sub(tf.mul(p, 1 - lr * wd), tf.mul(tf.div(m, denom), lr / bc1)); // [N]
+      return { gradNorm, okF: tf.cast(ok, 'float32'), m, v, pNew };
+    });
+    const applied = res.okF.dataSync()[0] === 1; // host read (wasm/cpu: already computed)
+    if (applied) {
+      this.hostStep++;
+      this.m.assign(res.m);
+      this.v.assign(res.v);
+      const vals = res.pNew.dataSync() as Float32Array;
+      let off = 0;
+      tf.tidy(() => {
+        for (const x of this.vars) {
+          x.assign(tf.tensor(vals.subarray(off, off + x.size), x.shape, 'float32'));
+          off += x.size;
+        }
+        this.t.assign(tf.scalar(this.hostStep));
+      });
+    }
+    tf.dispose([res.m, res.v, res.pNew]);
+    return { gradNorm: res.gradNorm, applied: res.okF as tf.Scalar };
+  }
+
+  /** Device path (tfjs-node and others): masked update with `where`, split back on the device. */
+  private updateDevice(flatGrad: tf.Tensor, lr: number, opts: { maxGradNorm: number | null; finite?: tf.Scalar }): AdamWUpdateInfo {
     const { beta1: b1, beta2: b2, eps, weightDecay: wd } = this.cfg;
     return tf.tidy(() => {
-      const gradNorm = tf.sqrt(tf.sum(tf.square(flatGrad))) as tf.Scalar; // []
-      let ok = tf.isFinite(gradNorm) as tf.Scalar; // [] bool
-      if (opts.finite) ok = tf.logicalAnd(ok, tf.cast(opts.finite, 'bool')) as tf.Scalar;
-      let g = flatGrad; // [N]
-      if (opts.maxGradNorm !== null) {
-        const coef = tf.minimum(tf.div(opts.maxGradNorm, tf.add(gradNorm, 1e-6)), 1); // []
-        g = tf.mul(g, coef);
-      }
+      const { gradNorm, ok, g } = this.clipped(flatGrad, opts);
       const okF = tf.cast(ok, 'float32') as tf.Scalar;
       const t = tf.add(this.t, okF); // [] count including this step
       const tSafe = tf.maximum(t, 1);
@@ -152,6 +209,7 @@ export class FlatAdamW {
       this.v.assign(tf.tensor1d(state.v));
       this.t.assign(tf.scalar(state.step));
     });
+    this.hostStep = state.step;
   }
 
   /** Free the moment buffers. */

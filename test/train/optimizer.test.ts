@@ -19,9 +19,10 @@ beforeAll(async () => {
 });
 
 describe('FlatAdamW', () => {
-  it('matches torch.optim.AdamW + clip_grad_norm_ step by step, skipping a non-finite step', () => {
-    const vars = golden.init.map((v, i) => tf.variable(tf.tensor(v, golden.shapes[i]), true, `p${i}`));
-    const opt = new FlatAdamW(vars, { lr: 1, ...golden.config });
+  it.each(['host', 'device'] as const)('matches torch.optim.AdamW + clip_grad_norm_ step by step, skipping a non-finite step (%s write-back)', (writeback) => {
+    const vars = golden.init.map((v, i) => tf.variable(tf.tensor(v, golden.shapes[i]), true, `p${i}-${writeback}`));
+    const opt = new FlatAdamW(vars, { lr: 1, ...golden.config }, { writeback });
+    expect(opt.writeback).toBe(writeback);
     for (let k = 0; k < golden.lrs.length; k++) {
       const g = tf.tensor1d(golden.grads[k].map((x) => (x === null ? Number.NaN : x)));
       const info = opt.update(g, golden.lrs[k], { maxGradNorm: golden.config.maxGradNorm });
@@ -59,10 +60,10 @@ describe('FlatAdamW', () => {
     tf.dispose([...va, ...vb, g1, g2]);
   });
 
-  it('creates no tensors per update', () => {
-    const v = [tf.variable(tf.ones([3]), true, 'x')];
-    const opt = new FlatAdamW(v, { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
-    const g = tf.ones([3]);
+  it.each(['host', 'device'] as const)('creates no tensors per update (%s write-back)', (writeback) => {
+    const v = [tf.variable(tf.ones([3]), true), tf.variable(tf.ones([2, 2]), true)];
+    const opt = new FlatAdamW(v, { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 }, { writeback });
+    const g = tf.ones([7]);
     tf.dispose(Object.values(opt.update(g, 0.1, { maxGradNorm: 1 })));
     const n = tf.memory().numTensors;
     tf.dispose(Object.values(opt.update(g, 0.1, { maxGradNorm: 1 })));
