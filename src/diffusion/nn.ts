@@ -153,7 +153,15 @@ export function conv2d(P: Params, name: string, x: tf.Tensor, stride: 1 | 2 = 1)
  * instead of ~40, which matters more than the arithmetic on small tensors.
  */
 export function groupNorm(P: Params, name: string, x: tf.Tensor, groups: number, eps: number): tf.Tensor {
-  return groupNormOp(groups, eps)(x, P[`${name}.weight`], P[`${name}.bias`]);
+  return groupNormOp(groups, eps, false)(x, P[`${name}.weight`], P[`${name}.bias`]);
+}
+
+/**
+ * SiLU(GroupNorm(x)) as one operation with a written-out gradient (the pair every ResBlock uses):
+ * with y = GN(x), s = σ(y), the gradient into GN is dy·s·(1 + y·(1 − s)).
+ */
+export function groupNormSilu(P: Params, name: string, x: tf.Tensor, groups: number, eps: number): tf.Tensor {
+  return groupNormOp(groups, eps, true)(x, P[`${name}.weight`], P[`${name}.bias`]);
 }
 
 /** Reference GroupNorm by automatic differentiation (tests compare {@link groupNorm} with it). @internal */
@@ -174,8 +182,8 @@ export function groupNormAutodiff(P: Params, name: string, x: tf.Tensor, groups:
 type GroupNormFn = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
 const groupNormOps = new Map<string, GroupNormFn>();
 
-function groupNormOp(groups: number, eps: number): GroupNormFn {
-  const key = `${groups}/${eps}`;
+function groupNormOp(groups: number, eps: number, silu: boolean): GroupNormFn {
+  const key = `${groups}/${eps}/${silu}`;
   let op = groupNormOps.get(key);
   if (op) return op;
   op = tf.customGrad((...args: unknown[]) => {
@@ -191,13 +199,18 @@ function groupNormOp(groups: number, eps: number): GroupNormFn {
     const { mean, variance } = tf.moments(xr, [1, 3], true); // [N, 1, G, 1]
     const r = tf.rsqrt(tf.add(variance, eps)); // [N, 1, G, 1]
     const xhat = tf.mul(tf.sub(xr, mean), r); // [N, S, G, C/G]
-    const y = tf.add(tf.mul(xhat, gamma), beta);
-    save([xhat, r, gamma]);
+    const y = tf.add(tf.mul(xhat, gamma), beta); // [N, S, G, C/G]
+    save(silu ? [xhat, r, gamma, y] : [xhat, r, gamma]);
+    const out = silu ? tf.mul(y, tf.sigmoid(y)) : y;
     return {
-      value: tf.reshape(y, shape),
+      value: tf.reshape(out, shape),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [xh, rr, gm] = saved;
-        const dyr = tf.reshape(dy as tf.Tensor, xh.shape); // [N, S, G, C/G]
+        const [xh, rr, gm, yy] = saved;
+        let dyr = tf.reshape(dy as tf.Tensor, xh.shape); // [N, S, G, C/G]
+        if (silu) {
+          const sg = tf.sigmoid(yy);
+          dyr = tf.mul(dyr, tf.mul(sg, tf.add(1, tf.mul(yy, tf.sub(1, sg)))));
+        }
         const g = tf.mul(dyr, gm);
         const m1 = tf.mean(g, [1, 3], true); // [N, 1, G, 1]
         const m2 = tf.mean(tf.mul(g, xh), [1, 3], true); // [N, 1, G, 1]

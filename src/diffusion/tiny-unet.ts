@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { ShapeError, parseWithSchema } from '../errors.js';
 import type { Conditioning, DenoiserConfig } from './denoiser.js';
-import { conv2d, crossAttention, dense, groupNorm, ParamSpecBuilder, silu, timestepFeatures, upsample2x, type ParamSpec, type Params } from './nn.js';
+import { conv2d, crossAttention, dense, groupNormSilu, ParamSpecBuilder, silu, timestepFeatures, upsample2x, type ParamSpec, type Params } from './nn.js';
 import { ParametricDenoiser, type ParamInitOptions } from './param-denoiser.js';
 import { registerDenoiserKind } from './registry.js';
 
@@ -180,10 +180,10 @@ export function unetForward(P: Params, c: UNetFields, x: tf.Tensor, t: tf.Tensor
   if (c.pooledDim > 0) emb = tf.add(emb, dense(P, 'cond_proj', cond?.pooled ?? tf.zeros([N, c.pooledDim]))); // [N, E]
   const e = silu(emb); // [N, E]
   const resBlock = (n: string, h: tf.Tensor) => {
-    let y: tf.Tensor = conv2d(P, `${n}.conv1`, silu(groupNorm(P, `${n}.norm1`, h, G, eps))); // [N, H, W, Co]
+    let y: tf.Tensor = conv2d(P, `${n}.conv1`, groupNormSilu(P, `${n}.norm1`, h, G, eps)); // [N, H, W, Co]
     const eb = dense(P, `${n}.emb`, e); // [N, Co]
     y = tf.add(y, tf.reshape(eb, [N, 1, 1, eb.shape[1]!]));
-    y = conv2d(P, `${n}.conv2`, silu(groupNorm(P, `${n}.norm2`, y, G, eps)));
+    y = conv2d(P, `${n}.conv2`, groupNormSilu(P, `${n}.norm2`, y, G, eps));
     const skip = P[`${n}.skip.weight`] ? conv2d(P, `${n}.skip`, h) : h;
     const out = tf.add(skip, y);
     return hook ? hook(n, out) : out;
@@ -211,7 +211,7 @@ export function unetForward(P: Params, c: UNetFields, x: tf.Tensor, t: tf.Tensor
     });
     if (lv.upsample) h = conv2d(P, lv.upsample, upsample2x(h)); // [N, 2H, 2W, C]
   }
-  return conv2d(P, 'conv_out', silu(groupNorm(P, 'norm_out', h, G, eps))); // [N, H, W, out]
+  return conv2d(P, 'conv_out', groupNormSilu(P, 'norm_out', h, G, eps)); // [N, H, W, out]
 }
 
 /** Check predict() inputs of an image UNet. @internal */

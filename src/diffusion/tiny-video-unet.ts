@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { ShapeError, parseWithSchema } from '../errors.js';
 import type { Conditioning, DenoiserConfig } from './denoiser.js';
-import { groupNorm, silu, type Params } from './nn.js';
+import { groupNormSilu, type Params } from './nn.js';
 import { ParametricDenoiser, type ParamInitOptions } from './param-denoiser.js';
 import { registerDenoiserKind } from './registry.js';
 import { checkUNetInputs, refineUNet, unetConfigFields, unetForward, unetSpecs } from './tiny-unet.js';
@@ -48,7 +48,7 @@ function repeatPerFrame(x: tf.Tensor, T: number): tf.Tensor {
  */
 function temporalMix(P: Params, n: string, h: tf.Tensor, B: number, T: number, groups: number, eps: number): tf.Tensor {
   const [, H, W, C] = h.shape;
-  const z0 = silu(groupNorm(P, `${n}.temporal.norm`, h, groups, eps)); // [B*T, H, W, C]
+  const z0 = groupNormSilu(P, `${n}.temporal.norm`, h, groups, eps); // [B*T, H, W, C]
   const z1 = tf.reshape(tf.transpose(tf.reshape(z0, [B, T, H * W, C]), [0, 2, 1, 3]), [B * H * W, 1, T, C]);
   const Wt = P[`${n}.temporal.conv.weight`];
   const k = Wt.shape[0];

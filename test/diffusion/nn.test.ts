@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { groupNorm, groupNormAutodiff, timestepFeatures, upsample2x } from '../../src/diffusion/nn.js';
+import { groupNorm, groupNormAutodiff, groupNormSilu, silu, timestepFeatures, upsample2x } from '../../src/diffusion/nn.js';
 import { expectNoLeakedTensors } from '../helpers/memory.js';
 import { expectClose, useBackend } from './helpers.js';
 
@@ -8,7 +8,7 @@ beforeAll(async () => {
   await useBackend('wasm');
 });
 
-describe('groupNorm', () => {
+describe('groupNorm / groupNormSilu', () => {
   it('normalises each group of consecutive channels (hand-checked on one group)', () => {
     const x = tf.tensor4d([1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 2, 2]); // one group of 2 channels, 8 values
     const P = { 'n.weight': tf.tensor1d([2, 1]), 'n.bias': tf.tensor1d([0, 10]) };
@@ -25,14 +25,21 @@ describe('groupNorm', () => {
       const r = tf.randomNormal(shape, 0, 1, 'float32', 2);
       const P = { 'n.weight': tf.variable(tf.randomUniform([C], 0.5, 1.5, 'float32', 3)), 'n.bias': tf.variable(tf.randomNormal([C], 0, 1, 'float32', 4)) };
       const groups = C / 4;
-      const a = tf.variableGrads(() => tf.sum(tf.mul(groupNorm(P, 'n', x, groups, 1e-5), r)) as tf.Scalar);
-      const b = tf.variableGrads(() => tf.sum(tf.mul(groupNormAutodiff(P, 'n', x, groups, 1e-5), r)) as tf.Scalar);
-      expect(a.value.dataSync()[0]).toBeCloseTo(b.value.dataSync()[0], 3);
-      for (const k of Object.keys(b.grads)) {
-        const scale = tf.max(tf.abs(b.grads[k])).dataSync()[0];
-        expectClose(a.grads[k].dataSync(), b.grads[k].dataSync(), 1e-4, 1e-5 * scale, `grad ${k} ${shape}`);
+      for (const act of [false, true]) {
+        const ours = act ? groupNormSilu : groupNorm;
+        const a = tf.variableGrads(() => tf.sum(tf.mul(ours(P, 'n', x, groups, 1e-5), r)) as tf.Scalar);
+        const b = tf.variableGrads(() => {
+          const y = groupNormAutodiff(P, 'n', x, groups, 1e-5);
+          return tf.sum(tf.mul(act ? silu(y) : y, r)) as tf.Scalar;
+        });
+        expect(a.value.dataSync()[0]).toBeCloseTo(b.value.dataSync()[0], 3);
+        for (const k of Object.keys(b.grads)) {
+          const scale = tf.max(tf.abs(b.grads[k])).dataSync()[0];
+          expectClose(a.grads[k].dataSync(), b.grads[k].dataSync(), 1e-4, 1e-5 * scale, `grad ${k} ${shape} silu=${act}`);
+        }
+        tf.dispose([a.value, b.value, ...Object.values(a.grads), ...Object.values(b.grads)]);
       }
-      tf.dispose([x, r, P['n.weight'], P['n.bias'], a.value, b.value, ...Object.values(a.grads), ...Object.values(b.grads)]);
+      tf.dispose([x, r, P['n.weight'], P['n.bias']]);
     }
   });
 
