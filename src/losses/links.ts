@@ -41,6 +41,8 @@ export interface LinkInputs {
  * @throws {ConfigError} for an unknown link or ε outside its range.
  * @see https://arxiv.org/abs/2305.18290 (DPO, Eq. 7), https://arxiv.org/abs/2310.12036 (IPO, Eq. 17),
  *   https://arxiv.org/abs/2403.00409 (rDPO, Eq. 9), https://arxiv.org/abs/2305.10425 (SLiC)
+ * @example
+ * linkLoss('ipo', { z: tf.tensor1d([0.5]), beta: 1 }); // [0]: IPO at m = 1/(2β)
  */
 export function linkLoss(link: Link, inputs: LinkInputs): tf.Tensor1D {
   const { z, beta } = inputs;

@@ -125,6 +125,9 @@ function spec<S extends z.ZodType>(s: LossSpec<S>): LossSpec<S> {
 /**
  * Every loss by name. Link variants of Diffusion-DPO (cDPO, rDPO, hinge, IPO) and the SFT term
  * are options of `'diffusion-dpo'` / `'dcpo'` (`link`, `labelSmoothing`, `sftWeight`).
+ *
+ * @example
+ * for (const [name, spec] of Object.entries(lossRegistry)) console.log(name, spec.requires);
  */
 export const lossRegistry = {
   'diffusion-dpo': spec({
@@ -199,7 +202,9 @@ export const lossRegistry = {
 /** A registered loss name. */
 export type LossName = keyof typeof lossRegistry;
 
-/** The registered loss names, in registry order. */
+/** The registered loss names, in registry order. * @example
+ * lossNames(); // ['diffusion-dpo', 'dcpo', 'smpo', 'dense-dpo', 'kto', 'mapo', 'sft']
+ */
 export function lossNames(): string[] {
   return Object.keys(lossRegistry);
 }

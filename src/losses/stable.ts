@@ -32,6 +32,8 @@ export function softplus<T extends tf.Tensor>(x: T): T {
  *
  * @param z - any shape.
  * @returns −log σ(z), same shape.
+ * @example
+ * negLogSigmoid(tf.scalar(0)); // ln 2
  */
 export function negLogSigmoid<T extends tf.Tensor>(z: T): T {
   return softplus(tf.neg(z)) as T;
@@ -43,6 +45,8 @@ export function negLogSigmoid<T extends tf.Tensor>(z: T): T {
  *
  * @param tensors - tensors of any shape; `undefined` entries are skipped.
  * @returns a scalar count.
+ * @example
+ * countNonFinite(tf.tensor1d([1, NaN, Infinity])); // 2
  */
 export function countNonFinite(...tensors: (tf.Tensor | undefined)[]): tf.Scalar {
   return tf.tidy(() => {
@@ -71,6 +75,8 @@ const stopGradientOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) 
  *
  * @param x - any shape.
  * @returns a copy of `x` that blocks gradients.
+ * @example
+ * const kl = stopGradient(tf.relu(tf.mean(g))); // as `.detach()` in Diffusion-KTO
  */
 export function stopGradient<T extends tf.Tensor>(x: T): T {
   return stopGradientOp(x) as T;

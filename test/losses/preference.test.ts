@@ -164,6 +164,10 @@ describe('preferenceLoss: errors', () => {
       expectNoLeakedTensors(() => tf.dispose(preferenceLoss({ chosen: c, rejected: r }, { beta: 3, link, labelSmoothing: 0.1, weights: w, sft: c, sftWeight: 1 })));
     }
     expectNoLeakedTensors(() => tf.dispose(tf.grad((x: tf.Tensor) => preferenceLoss({ chosen: x as tf.Tensor1D, rejected: r }, { beta: 3 }).loss)(c)));
+    // an error thrown inside the tidy scope (ε out of range for smoothed) leaves nothing behind
+    const before = tf.memory().numTensors;
+    expect(() => preferenceLoss({ chosen: c, rejected: r }, { beta: 3, link: 'smoothed', labelSmoothing: 2 })).toThrow(/labelSmoothing/);
+    expect(tf.memory().numTensors).toBe(before);
     tf.dispose([c, r, w]);
   });
 });
