@@ -147,6 +147,20 @@ for beta, spread in [(5000, 0.05), (2000, 0.02), (5000, 0.3)]:
                                "loss/policy": (0.5 * (mw.mean() + ml.mean())).item(), "loss/ref": torch.cat([rw, rl]).mean().item()},
                       gradPolicyChosen=gw, gradPolicyRejected=gl)))
 
+# 1b. DCPO (sahsaeedi/DCPO-T2I src/dcpo_trainer.py @62335bb): the Salesforce loss unchanged; the errors
+# come from each image under its own caption (conditioning is outside the loss), beta 500 as src/run.sh.
+b = make_pair_batch(spread=0.1)
+pw, pl, mw, ml, rw, rl = errors(b)
+inside_term = -0.5 * 500 * ((mw - ml) - (rw - rl))
+loss = -1 * F.logsigmoid(inside_term).mean()
+gw, gl = grads(loss, pw, pl)
+cases.append(dict(
+    name="dcpo beta=500", loss="dcpo", options=dict(beta=500), inputs=batch_json(b),
+    source="sahsaeedi/DCPO-T2I src/dcpo_trainer.py @62335bb (Diffusion-DPO loss block; captions c_w, c_l only change the conditioning)",
+    formula="inside = -0.5*beta*((mw-ml)-(rw-rl)) with mw = err(eps(x_w, c_w)), ml = err(eps(x_l, c_l)); loss = -logsigmoid(inside).mean()",
+    expected=dict(loss=loss.item(), gradPolicyChosen=gw, gradPolicyRejected=gl,
+                  metrics={"rewards/margins": inside_term.mean().item(), "rewards/accuracies": acc_half(inside_term)})))
+
 # 2. diffusers SD1.5 script (train_diffusion_dpo.py @58eb52c0): logits = ref_diff - model_diff; beta_sd15
 for loss_type in ["sigmoid", "hinge"]:
     beta_sd15 = 2500
