@@ -213,6 +213,51 @@ describe('PreferenceTrainer', () => {
     policy.dispose();
   });
 
+  it('trains the same with precomputed reference errors as with the frozen copy (fixed noise and timesteps)', async () => {
+    const schedule = linearSchedule(100);
+    const base = new DenseDenoiser(SHAPE, 6, 0, 4);
+    const frozen = base.cloneFrozen();
+    const pairs = new ArrayPairSource(4, SHAPE, 8);
+    const fixed = (withRef: boolean) => ({
+      next(n: number) {
+        const b = pairs.next(n);
+        const noise = tf.randomNormal([n, ...SHAPE], 0, 1, 'float32', 5);
+        const timesteps = Array.from({ length: n }, (_, i) => 10 + 20 * i);
+        if (!withRef) return { ...b, noise, timesteps };
+        const [refChosenError, refRejectedError] = tf.tidy(() => {
+          const x0 = tf.concat([b.chosen, b.rejected]);
+          const eps = tf.concat([noise, noise]);
+          const ts = [...timesteps, ...timesteps];
+          const pred = frozen.predict(schedule.addNoise(x0, eps, ts), tf.tensor1d(ts), undefined);
+          return tf.split(tf.mean(tf.squaredDifference(pred, eps), [1, 2, 3]), 2);
+        });
+        return { ...b, noise, timesteps, refChosenError, refRejectedError };
+      },
+      getState: () => pairs.getState(),
+      setState: (st: never) => pairs.setState(st),
+    });
+    const run = async (reference: 'frozen' | 'precomputed') => {
+      pairs.cursor = 0;
+      const policy = new DenseDenoiser(SHAPE, 6, 0, 4);
+      const t = new PreferenceTrainer({ policy, data: fixed(reference === 'precomputed'), schedule, loss: testDpoLoss, config: { maxSteps: 3, batchSize: 2, reference, loss: { name: 'test-dpo', options: { beta: 40 } }, optimizer: { lr: 1e-2 } } });
+      expect(t.reference === undefined).toBe(reference === 'precomputed');
+      await t.train();
+      const w = policy.flatWeights();
+      t.dispose();
+      policy.dispose();
+      return w;
+    };
+    const wf = await run('frozen');
+    const wp = await run('precomputed');
+    expect(maxAbsDiff(wf, wp)).toBeLessThan(1e-6);
+    expect(maxAbsDiff(wf, base.flatWeights())).toBeGreaterThan(1e-4);
+    const noRef = new PreferenceTrainer({ policy: base, data: pairs, schedule, loss: testDpoLoss, config: { maxSteps: 1, batchSize: 2, reference: 'precomputed' } });
+    await expect(noRef.train()).rejects.toThrow(/reference is "precomputed" but the batch carries no refChosenError\/refRejectedError/);
+    noRef.dispose();
+    base.dispose();
+    frozen.dispose();
+  });
+
   it('stops early on stop() with reason stopped', async () => {
     const { trainer, policy } = makeTrainer({ batchSize: 2, accum: 1, steps: 10 });
     const result = await trainer.train((e) => {
