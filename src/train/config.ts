@@ -53,7 +53,7 @@ export const trainerConfigSchema = z
     /** Clip the global gradient L2 norm to this value (torch clip_grad_norm_); null turns it off. */
     maxGradNorm: z.number().positive().nullable().default(1),
     /** Stop with an error once this many steps had a non-finite loss or gradient (they are skipped). */
-    maxNonFiniteSteps: z.number().int().min(0).default(5),
+    maxNonFiniteSteps: z.number().int().min(1).default(5),
     /** Seed of the trainer's RNG (timesteps and noise). */
     seed: z.union([z.number().int(), z.string()]).default(0),
     /** `frozen`: a frozen copy of the initial policy; `precomputed`: errors carried by each batch. */

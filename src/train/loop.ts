@@ -95,7 +95,8 @@ function disposeBatch(batch: TrainBatch): void {
  * `2B` batch inside `tf.variableGrads`, the frozen reference outside the tape (or take precomputed
  * reference errors from the batch), compute the loss and sum the flat gradients; then clip, and
  * apply AdamW. A step with a non-finite loss or gradient is skipped on the device (no sync); the
- * count is read at log intervals and the run stops once it reaches `maxNonFiniteSteps`.
+ * count is read at log intervals (at once on wasm/cpu, where the optimizer knows it on the host) and
+ * the run stops once it reaches `maxNonFiniteSteps`.
  * @see Wallace et al., Diffusion Model Alignment Using Direct Preference Optimization (2023), Eq. 14.
  * @example
  * const trainer = new PreferenceTrainer({ policy, data, schedule, conditioner,
@@ -344,7 +345,8 @@ export class PreferenceTrainer {
       const s = this.stepCount;
       const isLast = s === c.maxSteps;
       const doCheckpoint = c.outputDir !== undefined && c.checkpointEvery > 0 && s % c.checkpointEvery === 0;
-      const doLog = s % c.logEvery === 0 || isLast || doCheckpoint;
+      // a skipped step known on the host (wasm/cpu write-back) is logged at once, so the guard stops exactly at N
+      const doLog = s % c.logEvery === 0 || isLast || doCheckpoint || this.optimizer.lastApplied === false;
       const metrics = doLog ? await this.readMetrics(lr) : undefined;
       if (metrics && metricsFile) await appendMetrics(metricsFile, 'step', s, metrics);
       yield { type: 'step', step: s, maxSteps: c.maxSteps, lr, elapsedMs: performance.now() - start, metrics };

@@ -50,6 +50,8 @@ export class FlatAdamW {
   /** How new parameters reach the variables: `host` (wasm/cpu) or `device`. */
   readonly writeback: 'host' | 'device';
   private hostStep = 0;
+  /** Host write-back only: whether the last update was applied (known on the host at no cost); undefined on the device path. */
+  lastApplied: boolean | undefined = undefined;
 
   /**
    * @param variables - the trainable variables, in a stable order.
@@ -142,6 +144,7 @@ export class FlatAdamW {
       return { gradNorm, okF: tf.cast(ok, 'float32'), m, v, pNew };
     });
     const applied = res.okF.dataSync()[0] === 1; // host read (wasm/cpu: already computed)
+    this.lastApplied = applied;
     if (applied) {
       this.hostStep++;
       this.m.assign(res.m);

@@ -258,6 +258,18 @@ describe('PreferenceTrainer', () => {
     frozen.dispose();
   });
 
+  it('stops exactly at N skipped steps even between log intervals (host write-back knows at once)', async () => {
+    const { trainer, policy } = makeTrainer({ batchSize: 2, accum: 1, steps: 20, poison: new Set([2, 3]), maxNonFinite: 2, logEvery: 10 });
+    const logged: number[] = [];
+    const result = await trainer.train((e) => {
+      if (e.type === 'step' && e.metrics) logged.push(e.step);
+    });
+    expect(result).toMatchObject({ reason: 'non-finite', step: 4, nonFiniteSteps: 2 });
+    expect(logged).toEqual([3, 4]);
+    trainer.dispose();
+    policy.dispose();
+  });
+
   it('stops early on stop() with reason stopped', async () => {
     const { trainer, policy } = makeTrainer({ batchSize: 2, accum: 1, steps: 10 });
     const result = await trainer.train((e) => {
