@@ -44,7 +44,12 @@ export class ParamSpecBuilder {
   }
 }
 
-let storeCounter = 0;
+/** Next store id, process-wide (two copies of prefkit in one process must not reuse variable names). */
+function nextStoreId(): number {
+  const g = globalThis as { __prefkitParamStoreId?: number };
+  g.__prefkitParamStoreId = (g.__prefkitParamStoreId ?? 0) + 1;
+  return g.__prefkitParamStoreId;
+}
 
 /**
  * Owns a model's `tf.Variable`s, one per {@link ParamSpec}, in spec order.
@@ -70,7 +75,7 @@ export class ParamStore {
   ) {
     this.specs = specs;
     this.trainable = opts.trainable ?? true;
-    const id = ++storeCounter;
+    const id = nextStoreId();
     const rng = opts.values ? null : createRng(opts.seed ?? 0);
     const vars: Record<string, tf.Variable> = {};
     for (const s of specs) {
