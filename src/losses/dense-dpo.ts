@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../errors.js';
 import { assertShape } from '../core/shape.js';
 import { assertValuesIn } from './labels.js';
-import { preferenceLoss } from './preference.js';
+import { assertBeta, preferenceLoss } from './preference.js';
 import { countNonFinite } from './stable.js';
 import type { LossOutput } from './types.js';
 
@@ -59,6 +59,7 @@ export interface DenseDpoOptions {
  */
 export function denseDpoLoss(errors: SegmentPairErrors, options: DenseDpoOptions): LossOutput {
   const fn = 'denseDpoLoss';
+  assertBeta(options?.beta, fn);
   if (!errors || typeof errors !== 'object') throw new ConfigError(`The first argument to ${fn} must be an object of error tensors.`);
   const dims: Record<string, number> = {};
   for (const k of ['policyA', 'policyB', 'refA', 'refB'] as const) {

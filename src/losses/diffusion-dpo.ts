@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../errors.js';
 import { assertShape } from '../core/shape.js';
 import type { Link } from './links.js';
-import { preferenceLoss } from './preference.js';
+import { assertBeta, preferenceLoss } from './preference.js';
 import { countNonFinite } from './stable.js';
 import type { LossOutput } from './types.js';
 
@@ -109,13 +109,15 @@ export function diffusionDpoLoss(errors: PairErrors, options: DiffusionDpoOption
 
 /** Shared body of diffusionDpoLoss / dcpoLoss. @internal */
 export function pairedDiffusionLoss(errors: PairErrors, options: DiffusionDpoOptions, fn: string): LossOutput {
+  if (!options || typeof options !== 'object') throw new ConfigError(`The options of ${fn} are missing (expected at least { beta }).`);
+  assertBeta(options.beta, fn);
   assertPairErrors(errors, fn);
   return tf.tidy(() => {
     const s = diffusionScores(errors);
     const out = preferenceLoss(
       { chosen: s.chosen, rejected: s.rejected },
       {
-        beta: options?.beta,
+        beta: options.beta,
         link: options.link,
         labelSmoothing: options.labelSmoothing,
         preference: options.preference,

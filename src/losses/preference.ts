@@ -52,6 +52,13 @@ export interface PreferenceOptions {
   sftWeight?: number;
 }
 
+/** Throw a {@link ConfigError} naming `fn` unless β is a finite number > 0. @internal */
+export function assertBeta(beta: unknown, fn: string): asserts beta is number {
+  if (!(typeof beta === 'number' && Number.isFinite(beta) && beta > 0)) {
+    throw new ConfigError(`Option 'beta' to ${fn} is ${String(beta)}, expected a finite number > 0.`);
+  }
+}
+
 /** Σ w·x / Σ w (or the mean without weights); Σ w = 0 gives 0 with zero gradients. @internal */
 export function weightedMean(x: tf.Tensor1D, weights?: tf.Tensor1D): tf.Scalar {
   return tf.tidy(() => {
@@ -103,9 +110,7 @@ export function preferenceLoss(scores: PreferenceScores, options: PreferenceOpti
   const fn = 'preferenceLoss';
   const { beta } = options;
   const link = options.link ?? 'sigmoid';
-  if (!(typeof beta === 'number' && beta > 0 && Number.isFinite(beta))) {
-    throw new ConfigError(`Option 'beta' to ${fn} is ${String(beta)}, expected a finite number > 0.`);
-  }
+  assertBeta(beta, fn);
   if (!(LINKS as readonly string[]).includes(link)) {
     throw new ConfigError(`Unknown link "${String(link)}". Expected one of: ${LINKS.join(', ')}.`);
   }

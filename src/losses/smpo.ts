@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js';
 import { assertShape } from '../core/shape.js';
 import { assertPairErrors, diffusionScores, type PairErrors } from './diffusion-dpo.js';
 import { assertValuesInRange } from './labels.js';
-import { preferenceLoss } from './preference.js';
+import { assertBeta, preferenceLoss } from './preference.js';
 import type { LossOutput } from './types.js';
 
 /** Options of {@link smpoLoss}. */
@@ -44,6 +44,7 @@ export interface SmpoOptions {
  */
 export function smpoLoss(errors: PairErrors, options: SmpoOptions): LossOutput {
   const fn = 'smpoLoss';
+  assertBeta(options?.beta, fn);
   assertPairErrors(errors, fn);
   const scale = options?.scale ?? 10;
   if (!(Number.isFinite(scale) && scale > 0)) throw new ConfigError(`Option 'scale' to ${fn} is ${String(scale)}, expected a finite number > 0.`);

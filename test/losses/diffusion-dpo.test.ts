@@ -295,3 +295,16 @@ describe('denseDpoLoss', () => {
     tf.dispose([a, b, l]);
   });
 });
+
+describe('option guards', () => {
+  it('missing options or β are ConfigErrors, not TypeErrors', () => {
+    const e = errs([0.3], [0.4], [0.3], [0.4]);
+    expect(() => diffusionDpoLoss(e, undefined as never)).toThrowErrorMatchingInlineSnapshot(
+      `[ConfigError: The options of diffusionDpoLoss are missing (expected at least { beta }).]`,
+    );
+    expect(() => diffusionDpoLoss(e, {} as never)).toThrowErrorMatchingInlineSnapshot(
+      `[ConfigError: Option 'beta' to diffusionDpoLoss is undefined, expected a finite number > 0.]`,
+    );
+    tf.dispose(e);
+  });
+});
