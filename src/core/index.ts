@@ -6,3 +6,5 @@ export { registerWasmKernels, WASM_GRADIENT_KERNELS } from './kernels/register.j
 export type { WasmGradientKernel } from './kernels/register.js';
 export { readSafetensors, readSafetensorsHeader, writeSafetensors, encodeSafetensors, SAFETENSORS_MAX_HEADER } from './safetensors.js';
 export type { SafetensorsDtype, SafetensorsEntry, SafetensorsHeader, SafetensorsContents, ReadSafetensorsOptions } from './safetensors.js';
+export { fusedGroupNorm } from './ops/group-norm.js';
+export type { FusedGroupNormOptions } from './ops/group-norm.js';
