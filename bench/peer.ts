@@ -75,6 +75,8 @@ interface PrefkitResult {
   steps: number;
   ms_step: number;
   ms_step_min: number;
+  /** CPU time (all threads of the process) per step, median: less sensitive to a loaded machine. */
+  cpu_ms_step: number;
   parts_ms: Record<Phase, number>;
   numTensors: number[];
   leak_free: boolean;
@@ -123,6 +125,12 @@ async function runPrefkit(a: Args): Promise<PrefkitResult> {
     });
 
   const steps: number[] = [];
+  const cpuSteps: number[] = [];
+  let warmLoss = NaN;
+  const cpuNow = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
   const parts: Record<Phase, number[]> = { policy_forward: [], backward: [], reference_forward: [], optimizer: [], other: [] };
   const fwd: number[] = [];
   const numTensors: number[] = [];
@@ -131,13 +139,17 @@ async function runPrefkit(a: Args): Promise<PrefkitResult> {
     const f0 = performance.now();
     forwardOnce().dispose();
     const fMs = performance.now() - f0;
+    const c0 = cpuNow();
     const t0 = performance.now();
     await trainer.trainStep();
     const ms = performance.now() - t0;
+    const cpuMs = cpuNow() - c0;
     numTensors.push(tf.memory().numTensors);
+    if (i === a.warmup - 1) warmLoss = (await trainer.readMetrics(trainer.currentLr())).loss;
     if (i < a.warmup) continue;
     const tm = trainer.lastTimings;
     steps.push(ms);
+    cpuSteps.push(cpuMs);
     fwd.push(fMs);
     parts.reference_forward.push(tm.referenceMs);
     parts.policy_forward.push(fMs);
@@ -145,7 +157,7 @@ async function runPrefkit(a: Args): Promise<PrefkitResult> {
     parts.optimizer.push(optMs);
     parts.other.push(Math.max(ms - tm.referenceMs - tm.policyMs - optMs, 0));
   }
-  const m0 = await trainer.readMetrics(trainer.currentLr());
+  const timedLoss = (await trainer.readMetrics(trainer.currentLr())).loss;
   let profile: PrefkitResult['profile'];
   if (a.profile) {
     const p = await tf.profile(async () => {
@@ -166,7 +178,7 @@ async function runPrefkit(a: Args): Promise<PrefkitResult> {
     const calls = profile.reduce((s, e) => s + e.calls, 0);
     console.error(`profile: ${calls} kernel calls, ${total.toFixed(1)} ms inside kernels (profiler overhead included)`);
   }
-  const m1 = await trainer.readMetrics(trainer.currentLr());
+  await trainer.readMetrics(trainer.currentLr());
   tf.dispose([fwdBatch.xt, fwdBatch.noise, fwdBatch.t, fwdBatch.pooled]);
   rig.dispose();
   const steady = numTensors.slice(1);
@@ -178,11 +190,12 @@ async function runPrefkit(a: Args): Promise<PrefkitResult> {
     steps: a.steps,
     ms_step: median(steps),
     ms_step_min: Math.min(...steps),
+    cpu_ms_step: median(cpuSteps),
     parts_ms: Object.fromEntries(PHASES.map((k) => [k, median(parts[k])])) as Record<Phase, number>,
     numTensors,
     leak_free: steady.every((n) => n === steady[0]),
-    first_loss: m0.loss,
-    last_loss: m1.loss ?? m0.loss,
+    first_loss: warmLoss,
+    last_loss: timedLoss,
     notes: info.notes,
     profile,
   };
@@ -191,6 +204,7 @@ async function runPrefkit(a: Args): Promise<PrefkitResult> {
 interface TorchResult {
   threads: number;
   ms_step: number;
+  cpu_ms_step: number;
   ms_step_min: number;
   parts_ms: Record<Phase, number>;
   params: number;
@@ -264,7 +278,12 @@ async function main(): Promise<void> {
   console.log(`\nDiffusion-DPO step, TinyUNet reference spec (${pk.params.toLocaleString('en-US')} parameters), B = ${pk.B} pairs, ${a.steps} timed steps after ${a.warmup} warm-up`);
   console.log(rows.join('\n'));
   if (typeof torch === 'string') console.log(`\nPyTorch peer: ${torch}`);
-  console.log(`\nprefkit: tensors per step ${pk.leak_free ? 'flat' : 'NOT flat'} (${pk.numTensors.at(-1)}), loss ${pk.first_loss.toFixed(4)} -> ${pk.last_loss.toFixed(4)}${pk.notes.length ? '; engine notes: ' + pk.notes.join('; ') : ''}`);
+  console.log(
+    `\nCPU time per step (all threads of the process; robust to a loaded machine): prefkit ${fmt(pk.cpu_ms_step)} ms` +
+      (typeof torch !== 'string' ? `, PyTorch ${fmt(torch.cpu_ms_step)} ms, ratio ${(pk.cpu_ms_step / torch.cpu_ms_step).toFixed(2)}x` : '') +
+      `; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`,
+  );
+  console.log(`prefkit: tensors per step ${pk.leak_free ? 'flat' : 'NOT flat'} (${pk.numTensors.at(-1)}), mean loss over warm-up ${pk.first_loss.toFixed(4)}, over timed steps ${pk.last_loss.toFixed(4)}${pk.notes.length ? '; engine notes: ' + pk.notes.join('; ') : ''}`);
   if (Number.isFinite(tms)) console.log(`ratio prefkit / PyTorch: ${(pk.ms_step / tms).toFixed(2)}x (target <= 2.0)`);
   if (pk.profile) {
     console.log('\n| kernel | calls | ms | % |\n|---|---|---|---|');

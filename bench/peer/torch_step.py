@@ -296,20 +296,22 @@ def main():
             for _ in range(5):
                 train_step(policy, ref, opt, batch())
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
-    steps, losses = [], []
+    steps, cpu_steps, losses = [], [], []
     parts = {k: [] for k in ("policy_forward", "backward", "reference_forward", "optimizer", "other")}
     for _ in range(args.steps):
         b = batch()  # batch generation outside the timed step (negligible either way)
         tm = {}
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         l, _ = train_step(policy, ref, opt, b, tm)
         steps.append(time.perf_counter() - t0)
+        cpu_steps.append(time.process_time() - c0)
         losses.append(l)
         for k in parts:
             parts[k].append(tm[k])
     ms = med(steps)
     out = dict(engine="torch-cpu", torch=torch.__version__, threads=args.threads, B=S['B'], params=nparams, **fl,
                steps=args.steps, ms_step=ms, ms_step_min=min(steps) * 1e3, ms_step_max=max(steps) * 1e3,
+               cpu_ms_step=med(cpu_steps),
                parts_ms={k: med(v) for k, v in parts.items()}, gflops_step=fl["step_flops"] / ms / 1e6,
                first_loss=losses[0], last_loss=losses[-1])
     print(json.dumps(out))
