@@ -11,6 +11,7 @@ import {
   type Conditioning,
   type Denoiser,
   type NoiseSchedule,
+  TinyVideoUNet,
 } from '../../src/diffusion/index.js';
 import { expectNoLeakedTensors } from '../helpers/memory.js';
 import { useBackend } from './helpers.js';
@@ -169,5 +170,17 @@ describe('ddimInvert / renoiseInvert', () => {
     const back = sample(vModel, { shape: [1, 4, 4, 2], latents: zT, steps: 10, scheduler: sch, rng: createRng(0) });
     expect(relErr(back, x0)).toBeLessThan(1e-3);
     tf.dispose([x0, zT, back]);
+  });
+});
+
+describe('sample with a video model', () => {
+  it('generates [B, T, H, W, C] with guidance (flow schedule uses the Euler sampler)', () => {
+    const video = new TinyVideoUNet({ inChannels: 2, channels: [8, 16], pooledDim: 3, embedDim: 16 });
+    const pooled = tf.ones([2, 3]);
+    const x = sample(video, { shape: [2, 3, 8, 8, 2], cond: { pooled }, guidanceScale: 2, steps: 3, seed: 1, schedule: { prediction_type: 'flow' } });
+    expect(x.shape).toEqual([2, 3, 8, 8, 2]);
+    expect(x.dataSync().every(Number.isFinite)).toBe(true);
+    tf.dispose([x, pooled]);
+    video.dispose();
   });
 });
