@@ -11,6 +11,7 @@ import { Command, Option } from 'commander';
 import type { EngineBackendRequest } from '../core/index.js';
 import { registerEvalCommand } from './commands/eval.js';
 import { registerLabelCommand } from './commands/label.js';
+import { registerPreprocessCommand } from './commands/preprocess.js';
 import { registerSampleCommand } from './commands/sample.js';
 import { registerTrainCommand } from './commands/train.js';
 import { reportCliError } from './errors.js';
@@ -38,9 +39,9 @@ export function buildProgram(): Command {
   registerSampleCommand(program, backend);
   registerEvalCommand(program, backend);
   registerLabelCommand(program);
+  registerPreprocessCommand(program);
   // ── commands owned by other folders: wire them here as they land on main ──
-  // demo:       import { registerDemoCommand } from './commands/demo.js';        registerDemoCommand(program);
-  // preprocess: import { registerPreprocessCommand } from './commands/preprocess.js'; registerPreprocessCommand(program);
+  // demo: import { registerDemoCommand } from './commands/demo.js'; registerDemoCommand(program);
   return program;
 }
 

@@ -106,7 +106,7 @@ describe('prefkit CLI', () => {
   });
 
   it('answers --help for the program and every command', async () => {
-    const runs = await Promise.all([[], ['train'], ['sample'], ['eval'], ['label']].map((c) => cli([...c, '--help'])));
+    const runs = await Promise.all([[], ['train'], ['sample'], ['eval'], ['label'], ['preprocess']].map((c) => cli([...c, '--help'])));
     for (const r of runs) {
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/^Usage: prefkit/);
