@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../../src/core/index.js';
 import { TinyUNet } from '../../src/diffusion/index.js';
+import { runCli } from '../../src/cli/main.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const work = mkdtempSync(path.join(tmpdir(), 'prefkit-cli-'));
@@ -33,6 +34,28 @@ function cli(args: string[], cwd = work): Promise<Run> {
     child.on('error', reject);
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Run the CLI in this process (same code path as the binary, minus process start-up), capturing output. */
+async function cliInProcess(args: string[]): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  const cwd = process.cwd();
+  process.stdout.write = ((c: string | Uint8Array) => ((stdout += c.toString()), true)) as typeof process.stdout.write;
+  process.stderr.write = ((c: string | Uint8Array) => ((stderr += c.toString()), true)) as typeof process.stderr.write;
+  process.chdir(work);
+  try {
+    process.exitCode = undefined;
+    const code = await runCli(['node', 'prefkit', ...args]);
+    return { code, stdout, stderr };
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+    process.chdir(cwd);
+    process.exitCode = undefined;
+  }
 }
 
 /** One readable message: no stack frames. */
@@ -106,12 +129,16 @@ describe('prefkit CLI', () => {
   });
 
   it('answers --help for the program and every command', async () => {
-    const runs = await Promise.all([[], ['train'], ['sample'], ['eval'], ['label'], ['preprocess']].map((c) => cli([...c, '--help'])));
-    for (const r of runs) {
+    const spawned = await cli(['--help']);
+    expect(spawned.code).toBe(0);
+    expect(spawned.stdout).toMatch(/^Usage: prefkit/);
+    for (const c of ['train', 'sample', 'eval', 'label', 'preprocess']) expect(spawned.stdout).toContain(`  ${c} `);
+    for (const c of [['train'], ['sample'], ['eval'], ['label'], ['preprocess']]) {
+      const r = await cliInProcess([...c, '--help']);
       expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(/^Usage: prefkit/);
+      expect(r.stdout).toMatch(new RegExp(`^Usage: prefkit ${c[0]}`));
     }
-    expect(runs[1].stdout).toContain('--config <file>');
+    expect((await cliInProcess(['train', '--help'])).stdout).toContain('--config <file>');
   });
 
   it('reports bad configs and flags in one readable message with a non-zero exit', async () => {
@@ -132,7 +159,12 @@ describe('prefkit CLI', () => {
       [['--backend', 'gpu', 'train'], /argument 'gpu' is invalid\. Allowed choices are auto, wasm, cpu, tensorflow/],
       [['sample', '--model', 'm', '--size', '8x8x4'], /--size has 4 channels: images need 1 or 3, so pass --decoder/],
     ];
-    const runs = await Promise.all(cases.map(([args]) => cli(args)));
+    // three through a real process, the rest in-process (same parsing and reporting, no start-up cost)
+    const spawnedIdx = [1, 2, 6];
+    const runs: Run[] = [];
+    for (const [i, [args]] of cases.entries()) if (!spawnedIdx.includes(i)) runs[i] = await cliInProcess(args);
+    const spawned = await Promise.all(spawnedIdx.map((i) => cli(cases[i][0])));
+    spawnedIdx.forEach((i, k) => (runs[i] = spawned[k]));
     runs.forEach((r, i) => {
       expect(r.stderr, cases[i][0].join(' ')).toMatch(cases[i][1]);
       expect(r.code).toBe(2);
