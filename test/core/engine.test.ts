@@ -51,6 +51,8 @@ describe('initEngine', () => {
       'Slice',
       'SplitV',
       'Tile',
+      'BatchMatMul',
+      '_FusedMatMul',
     ]);
     expect(tf.getBackend()).toBe('wasm');
     expect(getEngineInfo()).toBe(info);

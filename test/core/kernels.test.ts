@@ -312,3 +312,34 @@ describe('Slice / SplitV / Tile (wasm, fast paths) vs cpu', () => {
     expect(Array.from(g)).toEqual([76, 92, 108]);
   });
 });
+
+describe('BatchMatMul / _FusedMatMul with large transposed operands (wasm) vs cpu', () => {
+  const cases = [
+    { a: [96, 64], b: [96, 48], tA: true, tB: false },
+    { a: [64, 80], b: [70, 80], tA: false, tB: true },
+    { a: [2, 90, 50], b: [2, 60, 90], tA: true, tB: true },
+    { a: [3, 4], b: [5, 4], tA: false, tB: true }, // small: stock path
+  ];
+  it.each(cases)('matMul a=$a b=$b transposeA=$tA transposeB=$tB', async ({ a, b, tA, tB }) => {
+    const av = randn(a);
+    const bv = randn(b);
+    const err = await compare('BatchMatMul', { a: av, b: bv }, { transposeA: tA, transposeB: tB });
+    expect(err).toBeLessThan(1e-5);
+  });
+  it('fused matMul with bias and relu, transposed operands', async () => {
+    const a = randn([100, 64]);
+    const b = randn([72, 100]);
+    const bias = randn([72]);
+    const res: Record<string, Float32Array> = {};
+    for (const be of ['cpu', 'wasm'] as const) {
+      await tf.setBackend(be);
+      res[be] = tf.tidy(
+        () =>
+          tf.fused
+            .matMul({ a: tf.tensor2d(a.values, [100, 64]), b: tf.tensor2d(b.values, [72, 100]), transposeA: true, transposeB: true, bias: tf.tensor1d(bias.values), activation: 'relu' })
+            .dataSync() as Float32Array,
+      );
+    }
+    expect(relErr(res.wasm, res.cpu)).toBeLessThan(1e-5);
+  });
+});

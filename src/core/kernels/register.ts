@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from './conv2d-backprop.js';
 import { makeDepthwiseConv2dNativeBackpropFilter, makeDepthwiseConv2dNativeBackpropInput } from './depthwise-backprop.js';
 import { makeUnsortedSegmentSum } from './unsorted-segment-sum.js';
-import { makeSlice, makeSplitV, makeTile } from './fast-ops.js';
+import { makeMatMul, makeSlice, makeSplitV, makeTile } from './fast-ops.js';
 
 /** The kernel names {@link registerWasmKernels} installs for the wasm backend. */
 export const WASM_GRADIENT_KERNELS = [
@@ -18,6 +18,8 @@ export const WASM_GRADIENT_KERNELS = [
   'Slice',
   'SplitV',
   'Tile',
+  'BatchMatMul',
+  '_FusedMatMul',
 ] as const;
 
 /** One of {@link WASM_GRADIENT_KERNELS}. */
@@ -45,8 +47,9 @@ function install(kernelName: string, kernelFunc: (args: never) => tf.TensorInfo 
  * Install, for the `wasm` backend, the gradient kernels tfjs-backend-wasm 4.22 lacks
  * (`Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropFilter`,
  * `DepthwiseConv2dNativeBackpropInput`, `UnsortedSegmentSum`), a fast `Conv2DBackpropInput`
- * (one XNNPACK conv instead of the stock scalar loop), and faster `Slice`, `SplitV` and `Tile`
- * (no whole-input copy per slice; tile as a broadcasting multiply). Each is built from existing
+ * (one XNNPACK conv instead of the stock scalar loop), and faster `Slice`, `SplitV`, `Tile`
+ * (no whole-input copy per slice; tile as a broadcasting multiply) and matmuls with large
+ * transposed operands (explicit transpose first). Each is built from existing
  * wasm kernels. Safe to call repeatedly; {@link initEngine} calls it.
  *
  * Requires `@tensorflow/tfjs-backend-wasm` to have been imported (its kernels are looked up).
@@ -62,5 +65,7 @@ export function registerWasmKernels(): readonly WasmGradientKernel[] {
   install('Slice', makeSlice());
   install('SplitV', makeSplitV());
   install('Tile', makeTile());
+  install('BatchMatMul', makeMatMul('BatchMatMul'));
+  install('_FusedMatMul', makeMatMul('_FusedMatMul'));
   return WASM_GRADIENT_KERNELS;
 }
