@@ -6,8 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointError, ConfigError } from '../errors.js';
-import { createRng } from '../core/random.js';
 import { fusedGroupNorm } from '../core/ops/group-norm.js';
+import { createRng } from '../core/random.js';
 
 /** How a parameter is initialised: PyTorch-default uniform U(−1/√fanIn, 1/√fanIn), ones or zeros. */
 export type ParamInit = { kind: 'uniform'; fanIn: number } | { kind: 'ones' } | { kind: 'zeros' };
@@ -153,20 +153,14 @@ export function conv2d(P: Params, name: string, x: tf.Tensor, stride: 1 | 2 = 1)
 /**
  * GroupNorm over `[N, ..., C]` with `groups` groups of consecutive channels, biased variance over
  * all non-batch positions and the group's channels, then per-channel affine (PyTorch `GroupNorm`).
- * Forward and gradient are written out (`tf.customGrad`): with x̂ = (x − μ)·r, r = 1/√(σ² + eps),
- * M = elements per group, g = dy·γ:
- * dx = r·(g − mean_M(g) − x̂·mean_M(g·x̂)), dγ = Σ dy·x̂, dβ = Σ dy. This records one tape entry
- * instead of ~40, which matters more than the arithmetic on small tensors.
+ * Runs core's {@link fusedGroupNorm} (one op with a written-out gradient: one tape entry instead of
+ * ~40 autodiff ops).
  */
 export function groupNorm(P: Params, name: string, x: tf.Tensor, groups: number, eps: number): tf.Tensor {
-  // core's fusedGroupNorm: same maths, wasm-friendlier broadcasts ([N,S,C] ⊙ [N,1,C]), 20-40 % less CPU
   return fusedGroupNorm(x, P[`${name}.weight`], P[`${name}.bias`], { groups, eps });
 }
 
-/**
- * SiLU(GroupNorm(x)) as one operation with a written-out gradient (the pair every ResBlock uses):
- * with y = GN(x), s = σ(y), the gradient into GN is dy·s·(1 + y·(1 − s)).
- */
+/** SiLU(GroupNorm(x)) as one op (the pair every ResBlock uses), via core's {@link fusedGroupNorm}. */
 export function groupNormSilu(P: Params, name: string, x: tf.Tensor, groups: number, eps: number): tf.Tensor {
   return fusedGroupNorm(x, P[`${name}.weight`], P[`${name}.bias`], { groups, eps, activation: 'silu' });
 }
@@ -184,53 +178,6 @@ export function groupNormAutodiff(P: Params, name: string, x: tf.Tensor, groups:
   const a = tf.mul(tf.rsqrt(tf.add(variance, eps)), gamma); // [N, 1, G, C/G]
   const b = tf.sub(beta, tf.mul(mean, a)); // [N, 1, G, C/G]
   return tf.reshape(tf.add(tf.mul(xr, a), b), shape);
-}
-
-type GroupNormFn = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
-const groupNormOps = new Map<string, GroupNormFn>();
-
-/** The previous written-out GroupNorm (kept for comparison; {@link groupNorm} now uses core's fusedGroupNorm). @internal */
-export function groupNormOp(groups: number, eps: number, silu: boolean): GroupNormFn {
-  const key = `${groups}/${eps}/${silu}`;
-  let op = groupNormOps.get(key);
-  if (op) return op;
-  op = tf.customGrad((...args: unknown[]) => {
-    const [x, gammaIn, betaIn] = args as [tf.Tensor, tf.Tensor, tf.Tensor];
-    const save = args[3] as tf.GradSaveFunc;
-    const shape = x.shape;
-    const N = shape[0];
-    const C = shape[shape.length - 1];
-    const cg = C / groups;
-    const xr = tf.reshape(x, [N, -1, groups, cg]); // [N, S, G, C/G]
-    const gamma = tf.reshape(gammaIn, [1, 1, groups, cg]);
-    const beta = tf.reshape(betaIn, [1, 1, groups, cg]);
-    const { mean, variance } = tf.moments(xr, [1, 3], true); // [N, 1, G, 1]
-    const r = tf.rsqrt(tf.add(variance, eps)); // [N, 1, G, 1]
-    const xhat = tf.mul(tf.sub(xr, mean), r); // [N, S, G, C/G]
-    const y = tf.add(tf.mul(xhat, gamma), beta); // [N, S, G, C/G]
-    save(silu ? [xhat, r, gamma, y] : [xhat, r, gamma]);
-    const out = silu ? tf.mul(y, tf.sigmoid(y)) : y;
-    return {
-      value: tf.reshape(out, shape),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [xh, rr, gm, yy] = saved;
-        let dyr = tf.reshape(dy as tf.Tensor, xh.shape); // [N, S, G, C/G]
-        if (silu) {
-          const sg = tf.sigmoid(yy);
-          dyr = tf.mul(dyr, tf.mul(sg, tf.add(1, tf.mul(yy, tf.sub(1, sg)))));
-        }
-        const g = tf.mul(dyr, gm);
-        const m1 = tf.mean(g, [1, 3], true); // [N, 1, G, 1]
-        const m2 = tf.mean(tf.mul(g, xh), [1, 3], true); // [N, 1, G, 1]
-        const dx = tf.mul(tf.sub(tf.sub(g, m1), tf.mul(xh, m2)), rr);
-        const dgamma = tf.reshape(tf.sum(tf.mul(dyr, xh), [0, 1]), [C]);
-        const dbeta = tf.reshape(tf.sum(dyr, [0, 1]), [C]);
-        return [tf.reshape(dx, shape), dgamma, dbeta];
-      },
-    };
-  }) as unknown as GroupNormFn;
-  groupNormOps.set(key, op);
-  return op;
 }
 
 /** Nearest-neighbour 2× upsampling `[N, H, W, C]` → `[N, 2H, 2W, C]` by reshape + broadcast. */
