@@ -130,6 +130,7 @@ export class PreferenceTrainer {
   private stopRequested = false;
   private metricNames: string[] | null = null;
   private intervalSum: tf.Tensor | null = null; // [M] sums of applied steps' metrics
+  private intervalCount: tf.Tensor | null = null; // [M] steps contributing a finite value per metric
   private intervalApplied: tf.Tensor | null = null; // [] count of applied steps in the interval
   private intervalGradNorm: tf.Tensor | null = null; // [] sum of grad norms
   private intervalSteps = 0;
@@ -248,13 +249,18 @@ export class PreferenceTrainer {
     tf.tidy(() => {
       const ok = tf.cast(info.applied, 'bool');
       const mean = tf.div(mv, accum);
-      const prev = { sum: this.intervalSum, applied: this.intervalApplied, gn: this.intervalGradNorm };
-      const contrib = tf.where(ok, mean, tf.zerosLike(mean));
+      const prev = { sum: this.intervalSum, count: this.intervalCount, applied: this.intervalApplied, gn: this.intervalGradNorm };
+      // a metric counts when the step was applied and the value is finite (e.g. DenseDPO's accuracy
+      // is NaN for a batch without decisive segments)
+      const use = tf.logicalAnd(ok, tf.isFinite(mean)); // [M]
+      const contrib = tf.where(use, mean, tf.zerosLike(mean)); // [M]
+      const count = tf.cast(use, 'float32'); // [M]
       const gn = tf.where(ok, info.gradNorm, tf.zerosLike(info.gradNorm));
       this.intervalSum = tf.keep(prev.sum ? tf.add(prev.sum, contrib) : contrib);
+      this.intervalCount = tf.keep(prev.count ? tf.add(prev.count, count) : count);
       this.intervalApplied = tf.keep(prev.applied ? tf.add(prev.applied, info.applied) : info.applied.clone());
       this.intervalGradNorm = tf.keep(prev.gn ? tf.add(prev.gn, gn) : gn);
-      tf.dispose(([prev.sum, prev.applied, prev.gn] as (tf.Tensor | null)[]).filter((x): x is tf.Tensor => x !== null));
+      tf.dispose(([prev.sum, prev.count, prev.applied, prev.gn] as (tf.Tensor | null)[]).filter((x): x is tf.Tensor => x !== null));
     });
     tf.dispose([g, mv, lossSum, lossFinite, info.gradNorm, info.applied]);
     this.intervalSteps++;
@@ -273,11 +279,16 @@ export class PreferenceTrainer {
   async readMetrics(lr: number): Promise<Record<string, number>> {
     const names = this.metricNames ?? ['loss'];
     const out: Record<string, number> = {};
-    if (this.intervalSum && this.intervalApplied && this.intervalGradNorm) {
+    if (this.intervalSum && this.intervalCount && this.intervalApplied && this.intervalGradNorm) {
       // sync point: one read of every interval metric
-      const [sum, applied, gn] = await Promise.all([this.intervalSum.data(), this.intervalApplied.data(), this.intervalGradNorm.data()]);
+      const [sum, count, applied, gn] = await Promise.all([
+        this.intervalSum.data(),
+        this.intervalCount.data(),
+        this.intervalApplied.data(),
+        this.intervalGradNorm.data(),
+      ]);
       const n = applied[0];
-      names.forEach((name, i) => (out[name] = n > 0 ? sum[i] / n : Number.NaN));
+      names.forEach((name, i) => (out[name] = count[i] > 0 ? sum[i] / count[i] : Number.NaN));
       out['grad_norm'] = n > 0 ? gn[0] / n : Number.NaN;
       this.nonFinite += this.intervalSteps - Math.round(n);
     }
@@ -434,8 +445,9 @@ export class PreferenceTrainer {
   }
 
   private resetInterval(): void {
-    tf.dispose(([this.intervalSum, this.intervalApplied, this.intervalGradNorm] as (tf.Tensor | null)[]).filter((x): x is tf.Tensor => x !== null));
+    tf.dispose(([this.intervalSum, this.intervalCount, this.intervalApplied, this.intervalGradNorm] as (tf.Tensor | null)[]).filter((x): x is tf.Tensor => x !== null));
     this.intervalSum = null;
+    this.intervalCount = null;
     this.intervalApplied = null;
     this.intervalGradNorm = null;
     this.intervalSteps = 0;

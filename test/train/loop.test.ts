@@ -270,6 +270,25 @@ describe('PreferenceTrainer', () => {
     policy.dispose();
   });
 
+  it('averages each logged metric over the steps where it was finite', async () => {
+    let calls = 0;
+    const nanMetricLoss = {
+      ...testDpoLoss,
+      compute(inputs: Parameters<typeof testDpoLoss.compute>[0], options: { beta: number }) {
+        const out = testDpoLoss.compute(inputs, options);
+        calls++;
+        return { loss: out.loss, metrics: { ...out.metrics, sometimes: tf.scalar(calls % 2 === 0 ? Number.NaN : calls) } };
+      },
+    };
+    const policy = new DenseDenoiser(SHAPE, 4, 0, 1);
+    const t = new PreferenceTrainer({ policy, data: new ArrayPairSource(4, SHAPE, 2), schedule: linearSchedule(50), loss: nanMetricLoss, config: { maxSteps: 4, batchSize: 2, logEvery: 4 } });
+    const r = await t.train();
+    expect(r.metrics?.sometimes).toBe((1 + 3) / 2); // calls 2 and 4 gave NaN and are left out
+    expect(Number.isFinite(r.metrics?.loss)).toBe(true);
+    t.dispose();
+    policy.dispose();
+  });
+
   it('stops early on stop() with reason stopped', async () => {
     const { trainer, policy } = makeTrainer({ batchSize: 2, accum: 1, steps: 10 });
     const result = await trainer.train((e) => {
