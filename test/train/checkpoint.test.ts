@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +101,9 @@ describe('checkpoints and resume', () => {
     const err = await r.trainer.resume(bad).catch((e: unknown) => e);
     expect(isCheckpointError(err)).toBe(true);
     expect((err as Error).message).toMatch(/holds 3 parameters; the model has \d+/);
+    // a half-written checkpoint (a process killed mid-write leaves only its temp folder) is never picked
+    mkdirSync(path.join(work, 'bad', '.step-000009.tmp-123-abc'), { recursive: true });
+    expect(path.basename((await latestCheckpoint(path.join(work, 'bad'))) as string)).toBe('step-000001');
     const missing = await r.trainer.resume(path.join(work, 'nowhere')).catch((e: unknown) => e);
     expect((missing as Error).message).toMatch(/No checkpoint found/);
     expect(existsSync(path.join(work, 'nowhere'))).toBe(false);
