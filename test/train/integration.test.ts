@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../../src/core/index.js';
 import { createRng } from '../../src/core/random.js';
 import { PairDataset } from '../../src/data/index.js';
-import { createSchedule, loadDenoiser, TinyUNet, type NoiseSchedule } from '../../src/diffusion/index.js';
+import { createSchedule, loadDenoiser, TinyUNet, TinyVideoUNet, type NoiseSchedule } from '../../src/diffusion/index.js';
 import { getLoss, type LossSpec } from '../../src/losses/index.js';
 import { PreferenceTrainer, type PairBatchSource, type TrainerEvent, type TrainerLoss, type TrainSchedule } from '../../src/train/index.js';
 
@@ -65,6 +65,45 @@ describe('PreferenceTrainer with the real pieces', () => {
     expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBe(0);
     tf.dispose([x, t, a, b, c.pooled]);
     reloaded.dispose();
+    trainer.dispose();
+    policy.dispose();
+  });
+
+  it('trains DenseDPO on video latents with per-segment labels (segment errors [B, F])', async () => {
+    const rng = createRng(5);
+    const n = 4;
+    const shape = [4, 8, 8, 2]; // T, H, W, C
+    const d = shape.reduce((a, b) => a * b, 1);
+    const data = PairDataset.fromTensors(
+      {
+        chosen: tf.tensor(rng.normalArray(n * d), [n, ...shape]),
+        rejected: tf.tensor(rng.normalArray(n * d), [n, ...shape]),
+        prompts: Array.from({ length: n }, (_, i) => `clip ${i}`),
+        segments: [
+          [1, -1],
+          [0, 1],
+          [-1, -1],
+          [1, 0],
+        ],
+      },
+      { batchSize: 2, seed: 'v' },
+    );
+    const policy = new TinyVideoUNet({ inChannels: 2, channels: [8, 16], groups: 4, embedDim: 16, timeFeatures: 8, pooledDim: 0, seed: 2 });
+    const trainer = new PreferenceTrainer({
+      policy,
+      data,
+      schedule: createSchedule({ num_train_timesteps: 100 }),
+      config: { maxSteps: 2, batchSize: 2, logEvery: 1, loss: { name: 'dense-dpo', options: { beta: 1000, segmentFrames: 2 } }, optimizer: { lr: 1e-3 } },
+    });
+    const losses: number[] = [];
+    const r = await trainer.train((e) => {
+      if (e.type === 'step' && e.metrics) losses.push(e.metrics.loss);
+    });
+    expect(r.reason).toBe('completed');
+    expect(losses).toHaveLength(2);
+    // policy = reference at step 1: every decisive segment has margin 0, loss ln 2
+    expect(losses[0]).toBeCloseTo(Math.log(2), 5);
+    expect(r.metrics?.['count/decisive']).toBeGreaterThan(0);
     trainer.dispose();
     policy.dispose();
   });
