@@ -121,7 +121,27 @@ export async function saveCheckpoint(trainer: PreferenceTrainer, dir?: string): 
   const all = await listCheckpoints(root);
   const excess = all.length - trainer.config.keepLastCheckpoints;
   for (let i = 0; i < excess; i++) await fsp.rm(all[i], { recursive: true, force: true });
+  await removeStaleTemps(root);
   return final;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Remove temp folders left by writers that died mid-write (their process is gone). */
+async function removeStaleTemps(root: string): Promise<void> {
+  for (const name of await fsp.readdir(root)) {
+    const m = /^\.step-\d+\.tmp-(\d+)-/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) {
+      await fsp.rm(path.join(root, name), { recursive: true, force: true });
+    }
+  }
 }
 
 /**

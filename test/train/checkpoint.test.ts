@@ -82,6 +82,11 @@ describe('checkpoints and resume', () => {
     const steps = (await readMetricsFile(path.join(outDir, 'metrics.jsonl'))).map((r) => r.step);
     expect(steps).toEqual([3, 5, 6, 9, 10]);
     expect(readdirSync(path.join(outDir, 'checkpoints')).filter((n) => n.includes('.tmp'))).toEqual([]);
+    // a temp folder of a writer that died is removed by the next checkpoint write
+    const deadPid = 2 ** 22 + 12345; // above Linux's default pid_max: never a live process
+    mkdirSync(path.join(outDir, 'checkpoints', `.step-000011.tmp-${deadPid}-zz`));
+    await resumed.trainer.saveCheckpoint();
+    expect(readdirSync(path.join(outDir, 'checkpoints'))).toEqual(['step-000010']);
     resumed.trainer.dispose();
     resumed.policy.dispose();
   });
