@@ -27,7 +27,16 @@ export type WasmGradientKernel = (typeof WASM_GRADIENT_KERNELS)[number];
 
 const MARK = Symbol.for('prefkit.kernel');
 
+/**
+ * Kernels to leave as tfjs-backend-wasm ships them, from env `PREFKIT_WASM_STOCK_KERNELS`
+ * (comma-separated names; for A/B benchmarks). Kernels the stock backend lacks are always installed.
+ */
+function keepStock(): Set<string> {
+  return new Set((process.env.PREFKIT_WASM_STOCK_KERNELS ?? '').split(',').map((x) => x.trim()).filter(Boolean));
+}
+
 function install(kernelName: string, kernelFunc: (args: never) => tf.TensorInfo | tf.TensorInfo[]): void {
+  if (keepStock().has(kernelName) && tf.getKernel(kernelName, 'wasm') != null) return;
   const existing = tf.getKernel(kernelName, 'wasm') as (tf.KernelConfig & { [MARK]?: true }) | undefined;
   if (existing && existing[MARK]) return;
   if (existing) tf.unregisterKernel(kernelName, 'wasm');
@@ -53,7 +62,8 @@ function install(kernelName: string, kernelFunc: (args: never) => tf.TensorInfo 
  * wasm kernels. Safe to call repeatedly; {@link initEngine} calls it.
  *
  * Requires `@tensorflow/tfjs-backend-wasm` to have been imported (its kernels are looked up).
- * @returns the kernel names now provided by prefkit.
+ * @returns the kernel names now provided by prefkit (env `PREFKIT_WASM_STOCK_KERNELS` keeps
+ *   named stock kernels, for A/B benchmarks).
  */
 export function registerWasmKernels(): readonly WasmGradientKernel[] {
   install('Conv2DBackpropFilter', makeConv2DBackpropFilter('wasm'));
@@ -67,5 +77,5 @@ export function registerWasmKernels(): readonly WasmGradientKernel[] {
   install('Tile', makeTile());
   install('BatchMatMul', makeMatMul('BatchMatMul'));
   install('_FusedMatMul', makeMatMul('_FusedMatMul'));
-  return WASM_GRADIENT_KERNELS;
+  return WASM_GRADIENT_KERNELS.filter((n) => (tf.getKernel(n, 'wasm') as { [MARK]?: true } | undefined)?.[MARK] === true);
 }
