@@ -13,3 +13,4 @@ export * from './data/index.js';
 export * from './video/index.js';
 export * from './vlm/index.js';
 export * from './train/index.js';
+export * from './demo/index.js';

@@ -1,0 +1,203 @@
+/**
+ * `runT2IDemo`: the whole demo — on-policy pairs from the bundled base model, Diffusion-DPO with
+ * `PreferenceTrainer`, base-vs-tuned evaluation on held-out prompts and seeds, and a report folder.
+ * @module
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { initEngine } from '../core/engine.js';
+import { createSchedule } from '../diffusion/noising.js';
+import { parseWithSchema } from '../errors.js';
+import { getLoss } from '../losses/registry.js';
+import { renderCharts } from '../train/charts.js';
+import type { TrainerEventHandler } from '../train/events.js';
+import { PreferenceTrainer } from '../train/loop.js';
+import type { TrainerLoss } from '../train/types.js';
+import { disposeDemoBundle, loadDemoBundle } from './bundle.js';
+import { compareModels } from './evaluate.js';
+import { disposePairs, LatentPairSource, makeOnPolicyPairs } from './pairs.js';
+import { summaryLines, writeComparisonGrid, writePairsGrid, writeReport, type DemoMetrics } from './report.js';
+import { HELD_OUT_CAPTIONS, trainCaptions } from './world.js';
+
+/** zod schema of {@link T2IDemoOptions}; defaults are the full demo. */
+export const t2iDemoOptionsSchema = z
+  .object({
+    /** Report folder. */
+    outDir: z.string().min(1).default('runs/demo'),
+    /** Master seed. */
+    seed: z.number().int().default(0),
+    /** Quick mode: a small run for tests (about a minute). Explicit options still win. */
+    quick: z.boolean().default(false),
+    /** Diffusion-DPO optimizer steps. */
+    steps: z.number().int().positive().optional(),
+    /** Pairs per optimizer step. */
+    batchSize: z.number().int().positive().optional(),
+    /** Samples per group K (best vs worst of K). */
+    samplesPerGroup: z.number().int().min(2).optional(),
+    /** Groups (pairs at most) per training prompt. */
+    groupsPerPrompt: z.number().int().positive().optional(),
+    /** Evaluation seeds per prompt. */
+    evalSeeds: z.number().int().positive().optional(),
+    /** Diffusion-DPO β. */
+    beta: z.number().positive().optional(),
+    /** AdamW learning rate. */
+    lr: z.number().positive().optional(),
+    /** Minimum best-worst reward gap for a pair. */
+    minGap: z.number().min(0).optional(),
+    /** DDIM steps for all sampling (default: the bundle's). */
+    samplingSteps: z.number().int().positive().optional(),
+    /** Bundle folder (default: the packaged assets/t2i). */
+    bundleDir: z.string().optional(),
+    /** Backend (default wasm). */
+    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('wasm'),
+    /** Print progress and the summary (default true). */
+    verbose: z.boolean().default(true),
+  })
+  .strict();
+
+/** Options of {@link runT2IDemo} (all optional). */
+export type T2IDemoOptions = z.input<typeof t2iDemoOptionsSchema>;
+
+/** Full-demo settings (quick mode overrides some). */
+export const DEMO_DEFAULTS = { steps: 150, batchSize: 8, samplesPerGroup: 8, groupsPerPrompt: 6, evalSeeds: 16, beta: 2000, lr: 3e-4, minGap: 0.1 } as const;
+/** Quick-mode settings. */
+export const DEMO_QUICK = { steps: 12, batchSize: 4, samplesPerGroup: 4, groupsPerPrompt: 1, evalSeeds: 4, beta: 2000, lr: 3e-4, minGap: 0.05 } as const;
+
+/** What {@link runT2IDemo} returns: the metrics, plus where the report is. */
+export interface T2IDemoResult extends DemoMetrics {
+  outDir: string;
+  files: string[];
+}
+
+/**
+ * Run the text-to-image alignment demo end to end and write its report folder
+ * (report.md, metrics.json, metrics.jsonl, samples-heldout.png, samples-train.png, pairs.png, charts).
+ * @param options - see {@link T2IDemoOptions}.
+ * @returns the metrics and the files written.
+ * @throws {ConfigError} for invalid options. @throws {CheckpointError} when the bundle is missing.
+ * @example
+ * const r = await runT2IDemo({ quick: true, outDir: 'runs/quick' });
+ * console.log(r.heldOut.winRate);
+ */
+export async function runT2IDemo(options: T2IDemoOptions = {}): Promise<T2IDemoResult> {
+  const o = parseWithSchema(t2iDemoOptionsSchema, options, 'demo options');
+  const d = o.quick ? DEMO_QUICK : DEMO_DEFAULTS;
+  const s = {
+    steps: o.steps ?? d.steps,
+    batchSize: o.batchSize ?? d.batchSize,
+    samplesPerGroup: o.samplesPerGroup ?? d.samplesPerGroup,
+    groupsPerPrompt: o.groupsPerPrompt ?? d.groupsPerPrompt,
+    evalSeeds: o.evalSeeds ?? d.evalSeeds,
+    beta: o.beta ?? d.beta,
+    lr: o.lr ?? d.lr,
+    minGap: o.minGap ?? d.minGap,
+  };
+  const log = (msg: string) => {
+    if (o.verbose) process.stderr.write(msg + '\n');
+  };
+  const t0 = performance.now();
+  const timings: Record<string, number> = {};
+  const lap = (name: string, since: number) => (timings[name] = (performance.now() - since) / 1000);
+  const engine = await initEngine({ backend: o.backend });
+  const outDir = path.resolve(o.outDir);
+  await fs.mkdir(outDir, { recursive: true });
+  await fs.rm(path.join(outDir, 'metrics.jsonl'), { force: true });
+
+  let t = performance.now();
+  const bundle = await loadDemoBundle(o.bundleDir);
+  const base = bundle.unet.cloneFrozen();
+  const steps = o.samplingSteps ?? bundle.meta.samplingSteps;
+  lap('load', t);
+  const prompts = trainCaptions();
+  const heldOut = [...HELD_OUT_CAPTIONS];
+
+  // 1. on-policy pairs: K samples per prompt from the base model, best vs worst by reward
+  t = performance.now();
+  log(`[demo] sampling ${prompts.length * s.groupsPerPrompt * s.samplesPerGroup} images from the base model for preference pairs...`);
+  const made = makeOnPolicyPairs(base, bundle, { prompts, samplesPerGroup: s.samplesPerGroup, groupsPerPrompt: s.groupsPerPrompt, minGap: s.minGap, seed: `${o.seed}/pairs`, steps });
+  lap('pairs', t);
+  log(`[demo] ${made.pairs.length} pairs (${made.dropped} groups dropped), mean sample reward ${made.meanSampleReward.toFixed(3)}`);
+  const files: string[] = [];
+  try {
+    await writePairsGrid(made.preview.chosen, made.preview.rejected, made.preview.prompts, path.join(outDir, 'pairs.png'));
+    files.push('pairs.png');
+    tf.dispose([made.preview.chosen, made.preview.rejected]);
+
+    // 2. Diffusion-DPO with the trainer and the losses registry
+    t = performance.now();
+    const trainer = new PreferenceTrainer({
+      policy: bundle.unet,
+      reference: base,
+      data: new LatentPairSource(made.pairs, `${o.seed}/data`),
+      schedule: createSchedule(bundle.meta.schedule),
+      conditioner: (p) => bundle.textEncoder.encode(p),
+      loss: getLoss('diffusion-dpo') as unknown as TrainerLoss,
+      config: {
+        maxSteps: s.steps,
+        batchSize: s.batchSize,
+        seed: o.seed,
+        loss: { name: 'diffusion-dpo', options: { beta: s.beta } },
+        optimizer: { lr: s.lr, weightDecay: 0 },
+        lrSchedule: { kind: 'constant', warmupSteps: Math.min(10, Math.floor(s.steps / 5)) },
+        maxGradNorm: 1,
+        logEvery: Math.max(1, Math.floor(s.steps / 30)),
+        outputDir: outDir,
+      },
+    });
+    log(`[demo] Diffusion-DPO: ${s.steps} steps, batch ${s.batchSize}, beta ${s.beta}, lr ${s.lr}`);
+    const onEvent: TrainerEventHandler = (e) => {
+      if (e.type === 'step' && e.metrics && o.verbose) {
+        const m = e.metrics;
+        log(`[demo] step ${e.step}/${e.maxSteps} loss ${m['loss']?.toFixed(4)} acc ${m['rewards/accuracies']?.toFixed(2)} margin ${m['rewards/margins']?.toFixed(3)} (${(e.elapsedMs / 1000).toFixed(1)} s)`);
+      }
+    };
+    const result = await trainer.train(onEvent);
+    trainer.dispose();
+    lap('training', t);
+    const charts = (await renderCharts(path.join(outDir, 'metrics.jsonl'), outDir)).map((f) => path.basename(f));
+    files.push('metrics.jsonl', ...charts);
+
+    // 3. evaluation: held-out prompts and seeds, same noise for base and tuned
+    t = performance.now();
+    log('[demo] evaluating base vs tuned on held-out prompts and seeds...');
+    const evalSeed = `${o.seed}/eval`;
+    const ho = compareModels(base, bundle.unet, bundle, { prompts: heldOut, seedsPerPrompt: s.evalSeeds, seed: evalSeed, steps, keepImages: true });
+    const tr = compareModels(base, bundle.unet, bundle, { prompts, seedsPerPrompt: Math.max(2, Math.ceil(s.evalSeeds / 2)), seed: `${evalSeed}/train`, steps, keepImages: true });
+    lap('evaluation', t);
+    await writeComparisonGrid(ho.images!.base, ho.images!.tuned, ho.images!.prompts, 4, path.join(outDir, 'samples-heldout.png'));
+    await writeComparisonGrid(tr.images!.base, tr.images!.tuned, tr.images!.prompts, 2, path.join(outDir, 'samples-train.png'));
+    files.push('samples-heldout.png', 'samples-train.png');
+    tf.dispose([ho.images!.base, ho.images!.tuned, tr.images!.base, tr.images!.tuned]);
+    delete ho.images;
+    delete tr.images;
+    lap('total', t0);
+    const metrics: DemoMetrics = {
+      settings: { ...s, seed: o.seed, quick: o.quick, samplingSteps: steps, trainPrompts: prompts, heldOutPrompts: heldOut },
+      engine: { backend: engine.backend, threads: engine.threads },
+      pairs: {
+        count: made.pairs.length,
+        samples: made.samples,
+        dropped: made.dropped,
+        meanSampleReward: made.meanSampleReward,
+        meanChosenReward: made.pairs.reduce((a, p) => a + p.chosenReward, 0) / made.pairs.length,
+        meanRejectedReward: made.pairs.reduce((a, p) => a + p.rejectedReward, 0) / made.pairs.length,
+      },
+      training: { steps: result.step, reason: result.reason, nonFiniteSteps: result.nonFiniteSteps, finalMetrics: result.metrics ?? {} },
+      heldOut: ho,
+      trainPrompts: tr,
+      timings,
+    };
+    await writeReport(outDir, metrics, charts);
+    files.push('report.md', 'metrics.json');
+    if (o.verbose) {
+      process.stdout.write(['', ...summaryLines(metrics), `Report: ${path.join(outDir, 'report.md')}`, ''].join('\n'));
+    }
+    return { ...metrics, outDir, files };
+  } finally {
+    disposePairs(made.pairs);
+    base.dispose();
+    disposeDemoBundle(bundle);
+  }
+}
