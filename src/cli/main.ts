@@ -9,6 +9,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import type { EngineBackendRequest } from '../core/index.js';
+import { registerDemoCommand } from './commands/demo.js';
 import { registerEvalCommand } from './commands/eval.js';
 import { registerLabelCommand } from './commands/label.js';
 import { registerPreprocessCommand } from './commands/preprocess.js';
@@ -41,7 +42,7 @@ export function buildProgram(): Command {
   registerLabelCommand(program);
   registerPreprocessCommand(program);
   // ── commands owned by other folders: wire them here as they land on main ──
-  // demo: import { registerDemoCommand } from './commands/demo.js'; registerDemoCommand(program);
+  registerDemoCommand(program, backend);
   return program;
 }
 
