@@ -1,0 +1,57 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { Command } from 'commander';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerDemoCommand } from '../../src/cli/commands/demo.js';
+import { initEngine } from '../../src/core/engine.js';
+import type { DemoMetrics } from '../../src/demo/report.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'prefkit-demo-'));
+beforeAll(async () => {
+  await initEngine({ backend: 'wasm' });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const inUnit = (x: number) => Number.isFinite(x) && x >= 0 && x <= 1;
+
+describe('prefkit demo --quick', () => {
+  it('runs end to end and writes a well-formed report, without leaking tensors', async () => {
+    const before = tf.memory().numTensors;
+    const program = new Command('prefkit').exitOverride();
+    registerDemoCommand(program);
+    await program.parseAsync(['node', 'prefkit', 'demo', '--quick', '--quiet', '--out', dir, '--seed', '1']);
+    expect(tf.memory().numTensors).toBe(before);
+
+    for (const f of ['report.md', 'metrics.json', 'metrics.jsonl', 'samples-heldout.png', 'samples-train.png', 'pairs.png', 'loss.png']) {
+      expect(existsSync(path.join(dir, f)), f).toBe(true);
+    }
+    for (const f of ['samples-heldout.png', 'pairs.png', 'loss.png']) {
+      expect(readFileSync(path.join(dir, f)).subarray(1, 4).toString()).toBe('PNG');
+    }
+    const m = JSON.parse(readFileSync(path.join(dir, 'metrics.json'), 'utf8')) as DemoMetrics;
+    expect(m.training.steps).toBe(12);
+    expect(m.training.reason).toBe('completed');
+    expect(m.pairs.count).toBeGreaterThan(0);
+    expect(m.pairs.meanChosenReward).toBeGreaterThan(m.pairs.meanRejectedReward);
+    for (const c of [m.heldOut, m.trainPrompts]) {
+      expect(c.wins + c.ties + c.losses).toBe(c.n);
+      expect(c.winRate).toBeCloseTo(c.wins / c.n, 10);
+      for (const s of [c.base, c.tuned]) {
+        for (const v of [s.meanReward, s.colourAccuracy, s.shapeAccuracy, s.bothAccuracy, s.meanQuality]) expect(inUnit(v)).toBe(true);
+      }
+    }
+    expect(m.heldOut.n).toBe(5 * 4);
+    expect(Object.keys(m.heldOut.perPrompt)).toEqual(m.settings['heldOutPrompts']);
+    for (const t of Object.values(m.timings)) expect(t).toBeGreaterThanOrEqual(0);
+    expect(m.timings['total']).toBeGreaterThan(m.timings['training']);
+    const jsonl = readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(jsonl.length).toBeGreaterThan(0);
+    expect(Number.isFinite(jsonl.at(-1).loss)).toBe(true);
+    const md = readFileSync(path.join(dir, 'report.md'), 'utf8');
+    expect(md).toContain('## Held-out prompts');
+    expect(md).toContain(`${m.heldOut.wins} wins, ${m.heldOut.ties} ties, ${m.heldOut.losses} losses`);
+    expect(md).toContain('samples-heldout.png');
+  }, 240_000);
+});
