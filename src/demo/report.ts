@@ -51,7 +51,7 @@ export async function writeComparisonGrid(base: tf.Tensor4D, tuned: tf.Tensor4D,
   const list: tf.Tensor[] = [];
   const labels: string[] = [];
   for (const i of rowsIdx) {
-    list.push(tf.squeeze(tf.slice(a, [i, 0, 0, 0], [1, -1, -1, -1]), [0]), tf.squeeze(tf.slice(b, [i, 0, 0, 0], [1, -1, -1, -1]), [0]));
+    list.push(tf.tidy(() => tf.squeeze(tf.slice(a, [i, 0, 0, 0], [1, -1, -1, -1]), [0])), tf.tidy(() => tf.squeeze(tf.slice(b, [i, 0, 0, 0], [1, -1, -1, -1]), [0])));
     const short = prompts[i].replace(/^a /, '');
     labels.push(`base ${short}`, 'tuned');
   }
