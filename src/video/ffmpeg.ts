@@ -177,7 +177,7 @@ export class TailBuffer {
 }
 
 /** Options for running a media tool. */
-export interface RunOptions {
+export interface MediaRunOptions {
   /** Abort the run (the child is killed and the promise rejects with a `MediaError` coded `ABORTED`). */
   signal?: AbortSignal;
   /** Kill the child after this many milliseconds. */
@@ -212,7 +212,7 @@ function quoteArg(a: string): string {
  * @param stdin - `'pipe'` to write to the child's stdin, else ignored.
  * @throws {MediaError} coded `ABORTED` when the signal is already aborted.
  */
-export function spawnMedia(binary: string, args: readonly string[], options: RunOptions = {}, stdin: 'pipe' | 'ignore' = 'ignore'): MediaProcess {
+export function spawnMedia(binary: string, args: readonly string[], options: MediaRunOptions = {}, stdin: 'pipe' | 'ignore' = 'ignore'): MediaProcess {
   const command = [binary, ...args].map(quoteArg).join(' ');
   if (options.signal?.aborted) {
     throw new MediaError(`Aborted before starting: ${command}`, { code: 'ABORTED', command, file: options.file });
@@ -301,7 +301,7 @@ export function mediaRunError(proc: MediaProcess, code: number | null, what: str
  * @returns stdout as a Buffer.
  * @throws {MediaError} on non-zero exit (with the stderr tail), timeout or abort.
  */
-export async function runMedia(binary: string, args: readonly string[], options: RunOptions & { what?: string } = {}): Promise<Buffer> {
+export async function runMedia(binary: string, args: readonly string[], options: MediaRunOptions & { what?: string } = {}): Promise<Buffer> {
   const proc = spawnMedia(binary, args, options);
   const out: Buffer[] = [];
   proc.child.stdout!.on('data', (c: Buffer) => out.push(c));

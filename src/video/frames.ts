@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError, MediaError } from '../errors.js';
-import { mediaRunError, resolveFfmpeg, spawnMedia, type RunOptions } from './ffmpeg.js';
+import { mediaRunError, resolveFfmpeg, spawnMedia, type MediaRunOptions } from './ffmpeg.js';
 import { probeVideo, type VideoInfo } from './probe.js';
 
 /** One decoded frame: packed RGB bytes, row-major, `height * width * 3` long. */
@@ -26,7 +26,7 @@ export interface RawFrame {
 export type FrameFit = 'cover' | 'contain' | 'fill';
 
 /** Options for {@link readFrames} and {@link readVideo}. */
-export interface ReadFramesOptions extends RunOptions {
+export interface ReadFramesOptions extends MediaRunOptions {
   /**
    * Output frame rate. Frames are resampled to a constant rate (duplicated or dropped as ffmpeg's
    * `fps` filter does), which also turns variable frame rate into constant. Omit to get every

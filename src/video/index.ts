@@ -2,7 +2,7 @@
  * Video: ffmpeg decoding and encoding, segments for dense labels, DenseDPO pairs.
  * @module
  */
-export { resolveFfmpeg, resolveFfprobe, spawnMedia, runMedia, type MediaTool, type BinarySource, type ResolvedBinary, type ResolveBinaryOptions, type RunOptions, type MediaProcess } from './ffmpeg.js';
+export { resolveFfmpeg, resolveFfprobe, spawnMedia, runMedia, type MediaTool, type BinarySource, type ResolvedBinary, type ResolveBinaryOptions, type MediaRunOptions, type MediaProcess } from './ffmpeg.js';
 export { probeVideo, type VideoInfo, type ProbeOptions } from './probe.js';
 export { readFrames, readVideo, frameToTensor, type RawFrame, type FrameFit, type ReadFramesOptions } from './frames.js';
 export { writeVideo, frameStrip, type VideoCodec, type FrameSource, type WriteVideoOptions, type FrameStripOptions } from './write.js';

@@ -4,7 +4,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { MediaError } from '../errors.js';
-import { resolveFfprobe, runMedia, type RunOptions } from './ffmpeg.js';
+import { resolveFfprobe, runMedia, type MediaRunOptions } from './ffmpeg.js';
 
 /** What {@link probeVideo} reports about a video file. */
 export interface VideoInfo {
@@ -38,7 +38,7 @@ export interface VideoInfo {
 }
 
 /** Options for {@link probeVideo}. */
-export interface ProbeOptions extends RunOptions {
+export interface ProbeOptions extends MediaRunOptions {
   /** Explicit ffprobe path (see {@link resolveFfprobe}). */
   ffprobePath?: string;
 }

@@ -8,7 +8,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { ConfigError } from '../errors.js';
-import { mediaRunError, resolveFfmpeg, spawnMedia, type RunOptions } from './ffmpeg.js';
+import { mediaRunError, resolveFfmpeg, spawnMedia, type MediaRunOptions } from './ffmpeg.js';
 import type { RawFrame } from './frames.js';
 
 /** Output codecs {@link writeVideo} supports. */
@@ -18,7 +18,7 @@ export type VideoCodec = 'h264' | 'vp9' | 'gif';
 export type FrameSource = tf.Tensor | readonly tf.Tensor[] | Iterable<RawFrame> | AsyncIterable<RawFrame>;
 
 /** Options for {@link writeVideo}. */
-export interface WriteVideoOptions extends RunOptions {
+export interface WriteVideoOptions extends MediaRunOptions {
   /** Frames per second of the output. */
   fps: number;
   /** Codec; by default from the extension: `.mp4`/`.mov`/`.m4v` → h264, `.webm` → vp9, `.gif` → gif. */
