@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `prefkit` command line: `train`, `sample`, `eval`, plus `demo`, `label` and `preprocess`.
+ * The `prefkit` command line: `train`, `sample`, `eval`, plus `demo` (demo/), `label` (vlm/) and
+ * `preprocess` (video/).
  * Every failure prints one readable message (what, where, what is accepted) and exits non-zero;
  * no stack trace unless PREFKIT_DEBUG=1.
  * @module
@@ -41,7 +42,6 @@ export function buildProgram(): Command {
   registerEvalCommand(program, backend);
   registerLabelCommand(program);
   registerPreprocessCommand(program);
-  // ── commands owned by other folders: wire them here as they land on main ──
   registerDemoCommand(program, backend);
   return program;
 }

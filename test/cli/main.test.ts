@@ -132,8 +132,8 @@ describe('prefkit CLI', () => {
     const spawned = await cli(['--help']);
     expect(spawned.code).toBe(0);
     expect(spawned.stdout).toMatch(/^Usage: prefkit/);
-    for (const c of ['train', 'sample', 'eval', 'label', 'preprocess']) expect(spawned.stdout).toContain(`  ${c} `);
-    for (const c of [['train'], ['sample'], ['eval'], ['label'], ['preprocess']]) {
+    for (const c of ['train', 'sample', 'eval', 'label', 'preprocess', 'demo']) expect(spawned.stdout).toContain(`  ${c} `);
+    for (const c of [['train'], ['sample'], ['eval'], ['label'], ['preprocess'], ['demo']]) {
       const r = await cliInProcess([...c, '--help']);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`^Usage: prefkit ${c[0]}`));
