@@ -53,6 +53,7 @@ describe('initEngine', () => {
       'Tile',
       'BatchMatMul',
       '_FusedMatMul',
+      'Identity',
     ]);
     expect(tf.getBackend()).toBe('wasm');
     expect(getEngineInfo()).toBe(info);

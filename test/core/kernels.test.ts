@@ -343,3 +343,24 @@ describe('BatchMatMul / _FusedMatMul with large transposed operands (wasm) vs cp
     expect(relErr(res.wasm, res.cpu)).toBeLessThan(1e-5);
   });
 });
+
+describe('Identity (wasm): shared data, reference-counted', () => {
+  it('clones share data safely: disposing either side keeps the other, variables still update', async () => {
+    await tf.setBackend('wasm');
+    const buffersBefore = (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+    const a = tf.tensor1d([1, 2, 3]);
+    const b = a.clone();
+    expect((tf.backend() as unknown as { numDataIds(): number }).numDataIds()).toBe(buffersBefore + 1);
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
+    const v = tf.variable(b);
+    const nv = tf.tensor1d([4, 5, 6]);
+    v.assign(nv);
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
+    expect(Array.from(v.dataSync())).toEqual([4, 5, 6]);
+    tf.dispose([b, v, nv]);
+    expect((tf.backend() as unknown as { numDataIds(): number }).numDataIds()).toBe(buffersBefore);
+    const s = tf.tensor(['x', 'y']);
+    expect(s.clone().arraySync()).toEqual(['x', 'y']);
+  });
+});

@@ -172,3 +172,21 @@ export function makeMatMul(kernelName: 'BatchMatMul' | '_FusedMatMul') {
     }
   };
 }
+
+/**
+ * kernelFunc of `Identity` for wasm (what `tf.clone`, customGrad `save` and `tf.keep(x.clone())`
+ * run): shares the data with a reference count, as the cpu backend does, instead of copying it
+ * (the stock wasm kernel copies every byte; ~300 calls per training step of the peer UNet).
+ * Tensors are immutable in tfjs (`Variable.assign` swaps data, never writes in place), so sharing
+ * is safe. Strings use the stock kernel.
+ */
+export function makeIdentity() {
+  const stock = kernelOf('Identity', 'wasm');
+  return function identity(args: KernelArgs): TensorInfo {
+    const x = args.inputs.x as TensorInfo;
+    const b = args.backend as KernelBackend & { incRef?: (dataId: object) => void };
+    if (x.dtype === 'string' || typeof b.incRef !== 'function') return stock(args);
+    b.incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  };
+}

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from './conv2d-backprop.js';
 import { makeDepthwiseConv2dNativeBackpropFilter, makeDepthwiseConv2dNativeBackpropInput } from './depthwise-backprop.js';
 import { makeUnsortedSegmentSum } from './unsorted-segment-sum.js';
-import { makeMatMul, makeSlice, makeSplitV, makeTile } from './fast-ops.js';
+import { makeIdentity, makeMatMul, makeSlice, makeSplitV, makeTile } from './fast-ops.js';
 
 /** The kernel names {@link registerWasmKernels} installs for the wasm backend. */
 export const WASM_GRADIENT_KERNELS = [
@@ -20,6 +20,7 @@ export const WASM_GRADIENT_KERNELS = [
   'Tile',
   'BatchMatMul',
   '_FusedMatMul',
+  'Identity',
 ] as const;
 
 /** One of {@link WASM_GRADIENT_KERNELS}. */
@@ -77,5 +78,6 @@ export function registerWasmKernels(): readonly WasmGradientKernel[] {
   install('Tile', makeTile());
   install('BatchMatMul', makeMatMul('BatchMatMul'));
   install('_FusedMatMul', makeMatMul('_FusedMatMul'));
+  install('Identity', makeIdentity());
   return WASM_GRADIENT_KERNELS.filter((n) => (tf.getKernel(n, 'wasm') as { [MARK]?: true } | undefined)?.[MARK] === true);
 }
