@@ -5,6 +5,7 @@
  * @module
  */
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { BackendError, ConfigError } from '../errors.js';
 import { registerWasmKernels } from './kernels/register.js';
@@ -20,8 +21,9 @@ export interface EngineOptions {
   /** Which backend; default `'auto'` (tfjs-node-gpu → tfjs-node → wasm → cpu). Env `PREFKIT_BACKEND` overrides. */
   backend?: EngineBackendRequest;
   /**
-   * wasm only: XNNPACK threads. Default: the cores available to the process. Env
-   * `PREFKIT_THREADS` overrides. 1 uses the single-threaded SIMD binary. The count is fixed
+   * wasm only: XNNPACK threads. Default: the idle cores (cores available to the process minus
+   * the 1-minute load average, at least 1; a busy core makes a spinning thread pool slower than
+   * one thread). Env `PREFKIT_THREADS` overrides. 1 uses the single-threaded SIMD binary. The count is fixed
    * once the wasm backend has started in this process.
    */
   threads?: number;
@@ -94,7 +96,13 @@ function isModuleNotFound(e: unknown, pkg: string): boolean {
   return (err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND') && String(err.message ?? '').includes(pkg);
 }
 
-function resolveRequest(opts: EngineOptions): { requested: EngineBackendRequest; source: EngineInfo['source']; threads: number } {
+function resolveRequest(opts: EngineOptions): {
+  requested: EngineBackendRequest;
+  source: EngineInfo['source'];
+  threads: number;
+  threadsNote?: string;
+  threadsKey: string;
+} {
   const env = process.env.PREFKIT_BACKEND?.trim();
   let requested: EngineBackendRequest = 'auto';
   let source: EngineInfo['source'] = 'default';
@@ -112,15 +120,35 @@ function resolveRequest(opts: EngineOptions): { requested: EngineBackendRequest;
     source = 'option';
   }
   const envThreads = process.env.PREFKIT_THREADS?.trim();
-  let threads = opts.threads ?? availableCores();
+  let threadsNote: string | undefined;
+  let threads: number;
   if (envThreads) threads = Number(envThreads);
+  else if (opts.threads !== undefined) threads = opts.threads;
+  else ({ threads, note: threadsNote } = defaultThreads());
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
     throw new ConfigError(
       `initEngine: threads must be an integer in [1, 256], got ${envThreads ? `PREFKIT_THREADS='${envThreads}'` : String(opts.threads)}.`,
       { source: envThreads ? 'env PREFKIT_THREADS' : 'initEngine options' },
     );
   }
-  return { requested, source, threads };
+  return { requested, source, threads, threadsNote, threadsKey: envThreads ? `env:${envThreads}` : String(opts.threads ?? 'default') };
+}
+
+/**
+ * Default wasm pool size: the idle cores — those available to the process minus the 1-minute
+ * load average (at least 1). XNNPACK's pool threads spin-wait at every parallel op; when another
+ * process holds one of two cores, a 2-thread engine measured 2.4x slower than a 1-thread one
+ * (bench/RESULTS.md "Peer"), while on idle cores a second thread gains 13-26 %.
+ */
+function defaultThreads(): { threads: number; note?: string } {
+  const cores = availableCores();
+  const load = os.loadavg()[0] ?? 0;
+  const idle = Math.max(1, Math.min(cores, Math.round(cores - load)));
+  if (idle === cores) return { threads: cores };
+  return {
+    threads: idle,
+    note: `threads defaulted to ${idle} of ${cores} cores: the 1-minute load average is ${load.toFixed(1)} (pass threads or PREFKIT_THREADS to override)`,
+  };
 }
 
 /**
@@ -147,7 +175,8 @@ function resolveRequest(opts: EngineOptions): { requested: EngineBackendRequest;
  */
 export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
   const req = resolveRequest(opts);
-  const key = `${req.requested}/${req.threads}/${req.source}`;
+  // the thread request, not the resolved count: the load-based default may differ between calls
+  const key = `${req.requested}/${req.threadsKey}/${req.source}`;
   if (current && currentKey === key && tf.getBackend() === current.backend) return current;
   if (pending && pending.key === key) return pending.promise;
   const promise = start(req).then(
@@ -173,7 +202,7 @@ export function getEngineInfo(): EngineInfo | null {
   return current;
 }
 
-async function start(req: { requested: EngineBackendRequest; source: EngineInfo['source']; threads: number }): Promise<EngineInfo> {
+async function start(req: { requested: EngineBackendRequest; source: EngineInfo['source']; threads: number; threadsNote?: string }): Promise<EngineInfo> {
   const notes: string[] = [];
   const base = { requested: req.requested, source: req.source, tfjsVersion: tf.version.tfjs };
   if (req.requested === 'auto' || req.requested === 'tensorflow') {
@@ -189,6 +218,7 @@ async function start(req: { requested: EngineBackendRequest; source: EngineInfo[
     }
   }
   if (req.requested === 'auto' || req.requested === 'wasm') {
+    if (req.threadsNote) notes.push(req.threadsNote);
     try {
       return { ...base, ...(await startWasm(req.threads, notes)), notes };
     } catch (e) {

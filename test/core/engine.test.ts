@@ -4,7 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { afterEach, describe, expect, it } from 'vitest';
+import os from 'node:os';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { engineTestHooks, getEngineInfo, initEngine } from '../../src/core/engine.js';
 import { BackendError, ConfigError, isBackendError } from '../../src/errors.js';
 
@@ -77,6 +78,19 @@ describe('initEngine', () => {
     expect(w.backend).toBe('wasm');
     expect(w.threads).toBe(1);
     expect(w.notes.join(' ')).toContain('already started with 1 thread(s)');
+  });
+
+  it('defaults threads to the idle cores and says so when the machine is loaded', async () => {
+    const spy = vi.spyOn(os, 'loadavg').mockReturnValue([64, 64, 64]);
+    try {
+      const info = await initEngine({ backend: 'wasm' });
+      expect(info.threads).toBe(1);
+      expect(info.notes[0]).toMatch(/^threads defaulted to 1 of \d+ cores: the 1-minute load average is 64\.0 \(pass threads or PREFKIT_THREADS to override\)$/);
+      process.env.PREFKIT_THREADS = '1';
+      expect((await initEngine({ backend: 'wasm' })).notes).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('PREFKIT_BACKEND overrides the option', async () => {
