@@ -277,6 +277,39 @@ async function loadWasmModule(): Promise<WasmBackendModule> {
 }
 
 async function startWasm(threads: number, notes: string[]): Promise<Chosen> {
+  const listeners = snapshotProcessListeners();
+  try {
+    return await startWasmInner(threads, notes);
+  } finally {
+    listeners.removeAdded();
+  }
+}
+
+/** The process events whose listeners the Emscripten module of tfjs-backend-wasm takes over. */
+const EMSCRIPTEN_PROCESS_EVENTS = ['uncaughtException', 'unhandledRejection'] as const;
+
+/**
+ * Snapshot the process 'uncaughtException' / 'unhandledRejection' listeners, to remove the ones
+ * added later. The Emscripten module of every tfjs-backend-wasm binary (SIMD, threaded SIMD and
+ * plain) installs listeners that rethrow the error from inside its own minified source, so an
+ * uncaught error in the user's program printed ~40–60 KB of Emscripten JS before the message and
+ * exited with code 7. With them removed, Node reports uncaught errors as usual (stack trace, exit 1).
+ */
+function snapshotProcessListeners(): { removeAdded(): void } {
+  const before = new Map(EMSCRIPTEN_PROCESS_EVENTS.map((ev) => [ev, new Set(process.listeners(ev))]));
+  return {
+    removeAdded() {
+      for (const ev of EMSCRIPTEN_PROCESS_EVENTS) {
+        const had = before.get(ev)!;
+        for (const l of process.listeners(ev)) {
+          if (!had.has(l)) process.removeListener(ev, l as (...args: unknown[]) => void);
+        }
+      }
+    },
+  };
+}
+
+async function startWasmInner(threads: number, notes: string[]): Promise<Chosen> {
   const wasm = await loadWasmModule();
   const kernels = registerWasmKernels();
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
