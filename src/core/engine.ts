@@ -296,13 +296,15 @@ const EMSCRIPTEN_PROCESS_EVENTS = ['uncaughtException', 'unhandledRejection'] as
  * exited with code 7. With them removed, Node reports uncaught errors as usual (stack trace, exit 1).
  */
 function snapshotProcessListeners(): { removeAdded(): void } {
-  const before = new Map(EMSCRIPTEN_PROCESS_EVENTS.map((ev) => [ev, new Set(process.listeners(ev))]));
+  type Listener = (...args: unknown[]) => void;
+  const proc = process as unknown as { listeners(ev: string): Listener[]; removeListener(ev: string, l: Listener): unknown };
+  const before = new Map(EMSCRIPTEN_PROCESS_EVENTS.map((ev) => [ev, new Set(proc.listeners(ev))]));
   return {
     removeAdded() {
       for (const ev of EMSCRIPTEN_PROCESS_EVENTS) {
         const had = before.get(ev)!;
-        for (const l of process.listeners(ev)) {
-          if (!had.has(l)) process.removeListener(ev, l as (...args: unknown[]) => void);
+        for (const l of proc.listeners(ev)) {
+          if (!had.has(l)) proc.removeListener(ev, l);
         }
       }
     },
