@@ -52,31 +52,8 @@ export function makeConv2DBackpropFilter(backendName = 'wasm') {
       'channelsLast',
     );
     const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, padInfo } = info;
-    const b = backend as KernelBackend;
-    const s = new Scratch(b, backendName);
+    const s = new Scratch(backend as KernelBackend, backendName);
     try {
-      if (bpfVariant() === 'mm1' && KH === 1 && KW === 1 && sh === 1 && sw === 1 && OH === H && OW === W && padInfo.top === 0 && padInfo.left === 0) {
-        // 1×1, stride 1, no padding: dW[ci, co] = Σ_n x[n, ci] · dy[n, co], one matmul
-        const B = x.shape[0];
-        const N = B * H * W;
-        const Ci = x.shape[3];
-        const Co = dy.shape[3];
-        const xT = s.transpose(s.reshape(x, [1, N, Ci]), [0, 2, 1]); // [1, Ci, N]
-        const r = s.run('BatchMatMul', { a: xT, b: s.reshape(dy, [1, N, Co]) }, { transposeA: false, transposeB: false }); // [1, Ci, Co]
-        return s.final('Reshape', { x: r }, { shape: [1, 1, Ci, Co] });
-      }
-      if (bpfVariant() === 'unfold' && KW > 1 && b.makeOutput && b.typedArrayFromHeap && x.dtype === 'float32') {
-        const Hn = (OH - 1) * sh + KH;
-        const t0 = performance.now();
-        const xct = s.transpose(x, [3, 0, 1, 2]); // [Ci, B, H, W]
-        const xu = s.track(unfoldWidth(b, xct, Hn, KW, OW, sw, padInfo.top, padInfo.left)); // [Ci, Hn, KW, B·OW]
-        (globalThis as any).__unf = ((globalThis as any).__unf ?? 0) + performance.now() - t0;
-        const B = x.shape[0];
-        const dyt = s.transpose(dy, [1, 0, 2, 3]); // [OH, B, OW, Co]
-        const dyu = s.reshape(dyt, [OH, 1, B * OW, dy.shape[3]]);
-        const r = s.run('Conv2D', { x: xu, filter: dyu }, { strides: [1, 1], pad: 'valid', dilations: [sh, 1], dataFormat: 'NHWC' }); // [Ci, KH, KW, Co]
-        return s.final('Transpose', { x: r }, { perm: [1, 2, 0, 3] });
-      }
       let xt = s.transpose(x, [3, 1, 2, 0]); // [Ci, H, W, B]
       // exact extent the dilated "filter" covers: (OH-1)·sh + KH rows
       const Hn = (OH - 1) * sh + KH;
@@ -94,47 +71,6 @@ export function makeConv2DBackpropFilter(backendName = 'wasm') {
       s.dispose();
     }
   };
-}
-
-/** Filter-gradient formulation, env `PREFKIT_BPF` ('conv' or 'unfold'); read per call for A/B runs. */
-function bpfVariant(): string {
-  return process.env.PREFKIT_BPF ?? 'conv';
-}
-
-/**
- * Width-unfold `x` `[B, H, W, Ci]` into `[Ci, Hn, KW, B·OW]`:
- * `u[ci, hp, kw, b·OW + ow] = x[b, hp - top, ow·sw + kw - left, ci]` (zero outside `x`), so the
- * filter gradient is a conv with `OH` taps over `B·OW` channels instead of `OH·OW` taps over `B`.
- */
-function unfoldWidth(backend: KernelBackend, xt: TensorInfo, Hn: number, KW: number, OW: number, sw: number, top: number, left: number): TensorInfo {
-  // xt: x transposed to [Ci, B, H, W] (rows contiguous along W)
-  const [Ci, B, H, W] = xt.shape;
-  const BO = B * OW;
-  const out = backend.makeOutput!([Ci, Hn, KW, BO], 'float32');
-  const xs = backend.typedArrayFromHeap!(xt) as Float32Array;
-  const u = backend.typedArrayFromHeap!(out) as Float32Array;
-  u.fill(0);
-  const rowU = KW * BO;
-  for (let ci = 0; ci < Ci; ci++) {
-    const uPlane = ci * Hn * rowU;
-    for (let hp = 0; hp < Hn; hp++) {
-      const h = hp - top;
-      if (h < 0 || h >= H) continue;
-      for (let kw = 0; kw < KW; kw++) {
-        // valid ow: 0 <= ow·sw + kw - left < W
-        const off = kw - left;
-        const ow0 = off >= 0 ? 0 : Math.ceil(-off / sw);
-        const ow1 = Math.min(OW, Math.floor((W - 1 - off) / sw) + 1);
-        if (ow1 <= ow0) continue;
-        let dstB = uPlane + hp * rowU + kw * BO;
-        let srcB = ((ci * B) * H + h) * W + off;
-        for (let bb = 0; bb < B; bb++, dstB += OW, srcB += H * W) {
-          for (let ow = ow0; ow < ow1; ow++) u[dstB + ow] = xs[srcB + ow * sw];
-        }
-      }
-    }
-  }
-  return out;
 }
 
 /**
