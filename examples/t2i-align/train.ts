@@ -35,13 +35,14 @@ import {
 // settings: defaults here, then config.json, then --key=value flags
 let outDir = 'runs/t2i-align';
 let seed = 0;
-let steps = 150; // Diffusion-DPO optimizer steps
+let steps = 1000; // Diffusion-DPO optimizer steps
 let batchSize = 8; // pairs per step
 let samplesPerGroup = 8; // K: best vs worst of K samples per prompt
-let groupsPerPrompt = 6; // pairs per training prompt (at most)
+let groupsPerPrompt = 16; // pairs per training prompt (at most)
 let minGap = 0.1; // drop groups whose best and worst rewards are closer than this
-let beta = 2000; // Diffusion-DPO beta (our convention: twice diffusers' SD1.5 beta)
-let lr = 3e-4;
+let strict = true; // keep a group only if its best sample is right (colour and shape) and its worst is not
+let beta = 5000; // Diffusion-DPO beta (our convention: twice diffusers' SD1.5 beta)
+let lr = 3e-5;
 let evalSeeds = 16; // evaluation seeds per held-out prompt
 const here = path.dirname(fileURLToPath(import.meta.url));
 const settings: Record<string, unknown> = { ...JSON.parse(readFileSync(path.join(here, 'config.json'), 'utf8')) };
@@ -50,7 +51,7 @@ for (const a of process.argv.slice(2)) {
   if (!m) throw new Error(`Flags look like --steps=50, got ${a}`);
   settings[m[1]] = Number.isNaN(Number(m[2])) ? m[2] : Number(m[2]);
 }
-({ outDir = outDir, seed = seed, steps = steps, batchSize = batchSize, samplesPerGroup = samplesPerGroup, groupsPerPrompt = groupsPerPrompt, minGap = minGap, beta = beta, lr = lr, evalSeeds = evalSeeds } =
+({ outDir = outDir, seed = seed, steps = steps, batchSize = batchSize, samplesPerGroup = samplesPerGroup, groupsPerPrompt = groupsPerPrompt, minGap = minGap, strict = strict, beta = beta, lr = lr, evalSeeds = evalSeeds } =
   settings as Record<string, never>);
 // -----------------------------------------------------------------------------
 
@@ -63,7 +64,7 @@ const base = bundle.unet.cloneFrozen(); // the reference, and the "before" for e
 const policy = bundle.unet; // trained in place
 
 // 1. on-policy preference pairs: K samples per prompt, best vs worst by the reward judge
-const pairs = makeOnPolicyPairs(base, bundle, { prompts: trainCaptions(), samplesPerGroup, groupsPerPrompt, minGap, seed: `${seed}/pairs` });
+const pairs = makeOnPolicyPairs(base, bundle, { prompts: trainCaptions(), samplesPerGroup, groupsPerPrompt, minGap, strict, seed: `${seed}/pairs` });
 console.log(`${pairs.pairs.length} pairs from ${pairs.samples} samples (mean reward ${pairs.meanSampleReward.toFixed(3)})`);
 tf.dispose([pairs.preview.chosen, pairs.preview.rejected]);
 

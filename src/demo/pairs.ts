@@ -82,6 +82,8 @@ export interface OnPolicyPairOptions {
   groupsPerPrompt?: number;
   /** Groups whose best-worst reward gap is under this are dropped (default 0.1). */
   minGap?: number;
+  /** Keep a group only when its best sample shows the prompt's colour and shape and its worst does not (default false). */
+  strict?: boolean;
   /** Sampling seed. */
   seed: number | string;
   /** DDIM steps (default: the bundle's). */
@@ -95,7 +97,7 @@ export interface OnPolicyPairs {
   meanSampleReward: number;
   /** Samples drawn. */
   samples: number;
-  /** Groups dropped for a small gap. */
+  /** Groups dropped (small gap, or not strict-valid). */
   dropped: number;
   /** Decoded chosen / rejected images of the first pairs, `[n, H, W, 3]` each (caller owns), for a grid. */
   preview: { chosen: tf.Tensor4D; rejected: tf.Tensor4D; prompts: string[] };
@@ -128,7 +130,8 @@ export function makeOnPolicyPairs(model: Denoiser, bundle: DemoBundle, opts: OnP
     const best = idx[0];
     const worst = idx[K - 1];
     const gap = gen.rewards[best].reward - gen.rewards[worst].reward;
-    if (gap < minGap) {
+    const ok = (i: number) => gen.rewards[i].colourCorrect && gen.rewards[i].shapeCorrect;
+    if (gap < minGap || (opts.strict && (!ok(best) || ok(worst)))) {
       dropped++;
       return;
     }

@@ -122,7 +122,7 @@ export async function writeReport(dir: string, m: DemoMetrics, charts: readonly 
     '',
     `The bundled tiny model (TinyUNet on 8x8x4 latents of a patch autoencoder, prompts through a bag-of-words text encoder) was sampled ${m.pairs.samples} times on ${(s['trainPrompts'] as string[]).length} training prompts; ` +
       `the programmatic reward judge (colour and shape from pixels, plus quality) ranked each group of ${s['samplesPerGroup']} samples, and best vs worst gave ${m.pairs.count} preference pairs ` +
-      `(${m.pairs.dropped} groups dropped for a reward gap under ${s['minGap']}). Diffusion-DPO (β = ${s['beta']}) then trained the model for ${m.training.steps} steps ` +
+      `(${m.pairs.dropped} groups dropped: reward gap under ${s['minGap']}${s['strict'] ? ', or best sample not right in colour and shape, or worst sample right' : ''}). Diffusion-DPO (β = ${s['beta']}) then trained the model for ${m.training.steps} steps ` +
       `(batch ${s['batchSize']}, lr ${s['lr']}) on ${m.engine.backend} with ${m.engine.threads} thread(s).`,
     '',
     '## Held-out prompts (never used for pairs), new seeds',
@@ -157,7 +157,7 @@ export async function writeReport(dir: string, m: DemoMetrics, charts: readonly 
     '|---|---:|',
     ...Object.entries(m.timings).map(([k, v]) => `| ${k} | ${v.toFixed(1)} |`),
     '',
-    'metrics.json holds every number above; metrics.jsonl the training log.',
+    'metrics.json holds every number above; metrics.jsonl the training log; checkpoints/ the tuned weights (load with loadDenoiser).',
     '',
   ].join('\n');
   await fs.writeFile(path.join(dir, 'report.md'), md);

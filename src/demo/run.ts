@@ -44,6 +44,10 @@ export const t2iDemoOptionsSchema = z
     beta: z.number().positive().optional(),
     /** AdamW learning rate. */
     lr: z.number().positive().optional(),
+    /** Weight of the SFT term (chosen sample's denoising error) added to the DPO loss. */
+    sftWeight: z.number().min(0).optional(),
+    /** Keep only groups whose best sample is fully right and worst is not. */
+    strict: z.boolean().optional(),
     /** Minimum best-worst reward gap for a pair. */
     minGap: z.number().min(0).optional(),
     /** DDIM steps for all sampling (default: the bundle's). */
@@ -61,9 +65,9 @@ export const t2iDemoOptionsSchema = z
 export type T2IDemoOptions = z.input<typeof t2iDemoOptionsSchema>;
 
 /** Full-demo settings (quick mode overrides some). */
-export const DEMO_DEFAULTS = { steps: 150, batchSize: 8, samplesPerGroup: 8, groupsPerPrompt: 6, evalSeeds: 16, beta: 2000, lr: 3e-4, minGap: 0.1 } as const;
+export const DEMO_DEFAULTS = { steps: 1000, batchSize: 8, samplesPerGroup: 8, groupsPerPrompt: 16, evalSeeds: 16, beta: 5000, lr: 3e-5, minGap: 0.1, sftWeight: 0, strict: true } as const;
 /** Quick-mode settings. */
-export const DEMO_QUICK = { steps: 12, batchSize: 4, samplesPerGroup: 4, groupsPerPrompt: 1, evalSeeds: 4, beta: 2000, lr: 3e-4, minGap: 0.05 } as const;
+export const DEMO_QUICK = { steps: 12, batchSize: 4, samplesPerGroup: 4, groupsPerPrompt: 2, evalSeeds: 4, beta: 5000, lr: 3e-5, minGap: 0.05, sftWeight: 0, strict: false } as const;
 
 /** What {@link runT2IDemo} returns: the metrics, plus where the report is. */
 export interface T2IDemoResult extends DemoMetrics {
@@ -93,6 +97,8 @@ export async function runT2IDemo(options: T2IDemoOptions = {}): Promise<T2IDemoR
     beta: o.beta ?? d.beta,
     lr: o.lr ?? d.lr,
     minGap: o.minGap ?? d.minGap,
+    sftWeight: o.sftWeight ?? d.sftWeight,
+    strict: o.strict ?? d.strict,
   };
   const log = (msg: string) => {
     if (o.verbose) process.stderr.write(msg + '\n');
@@ -116,7 +122,7 @@ export async function runT2IDemo(options: T2IDemoOptions = {}): Promise<T2IDemoR
   // 1. on-policy pairs: K samples per prompt from the base model, best vs worst by reward
   t = performance.now();
   log(`[demo] sampling ${prompts.length * s.groupsPerPrompt * s.samplesPerGroup} images from the base model for preference pairs...`);
-  const made = makeOnPolicyPairs(base, bundle, { prompts, samplesPerGroup: s.samplesPerGroup, groupsPerPrompt: s.groupsPerPrompt, minGap: s.minGap, seed: `${o.seed}/pairs`, steps });
+  const made = makeOnPolicyPairs(base, bundle, { prompts, samplesPerGroup: s.samplesPerGroup, groupsPerPrompt: s.groupsPerPrompt, minGap: s.minGap, strict: s.strict, seed: `${o.seed}/pairs`, steps });
   lap('pairs', t);
   log(`[demo] ${made.pairs.length} pairs (${made.dropped} groups dropped), mean sample reward ${made.meanSampleReward.toFixed(3)}`);
   const files: string[] = [];
@@ -138,7 +144,7 @@ export async function runT2IDemo(options: T2IDemoOptions = {}): Promise<T2IDemoR
         maxSteps: s.steps,
         batchSize: s.batchSize,
         seed: o.seed,
-        loss: { name: 'diffusion-dpo', options: { beta: s.beta } },
+        loss: { name: 'diffusion-dpo', options: s.sftWeight > 0 ? { beta: s.beta, sftWeight: s.sftWeight } : { beta: s.beta } },
         optimizer: { lr: s.lr, weightDecay: 0 },
         lrSchedule: { kind: 'constant', warmupSteps: Math.min(10, Math.floor(s.steps / 5)) },
         maxGradNorm: 1,

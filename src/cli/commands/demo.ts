@@ -24,6 +24,8 @@ export interface DemoCommandOptions {
   beta?: number;
   lr?: number;
   samplingSteps?: number;
+  sftWeight?: number;
+  strict?: boolean;
   bundle?: string;
   quiet?: boolean;
 }
@@ -57,6 +59,8 @@ export function registerDemoCommand(program: Command, backend?: () => EngineBack
     .option('--eval-seeds <n>', `evaluation seeds per prompt (default ${DEMO_DEFAULTS.evalSeeds})`, positiveInt)
     .option('--beta <x>', `Diffusion-DPO beta (default ${DEMO_DEFAULTS.beta})`, positiveNumber)
     .option('--lr <x>', `learning rate (default ${DEMO_DEFAULTS.lr})`, positiveNumber)
+    .option('--sft-weight <x>', 'weight of an SFT term on the chosen samples (default 0)', finiteNumber)
+    .option('--no-strict', 'keep groups whose best sample is not fully right, or whose worst is (default: strict)')
     .option('--sampling-steps <n>', 'DDIM steps (default: the bundle’s)', positiveInt)
     .option('--bundle <dir>', 'model bundle folder (default: the packaged assets/t2i)')
     .addOption(new Option('--quiet', 'print only the summary').default(false))
@@ -74,6 +78,8 @@ export function registerDemoCommand(program: Command, backend?: () => EngineBack
         beta: o.beta,
         lr: o.lr,
         samplingSteps: o.samplingSteps,
+        sftWeight: o.sftWeight,
+        strict: o.strict === false ? false : undefined,
         bundleDir: o.bundle,
         backend: b && b !== 'auto' ? b : 'wasm',
         verbose: !o.quiet,
