@@ -14,7 +14,7 @@ export interface DemoMetrics {
   settings: Record<string, unknown>;
   /** Backend and threads. */
   engine: { backend: string; threads: number };
-  pairs: { count: number; samples: number; dropped: number; meanSampleReward: number; meanChosenReward: number; meanRejectedReward: number };
+  pairs: { count: number; samples: number; dropped: number; meanSampleReward: number; meanChosenReward: number; meanRejectedReward: number; rounds?: { count: number; dropped: number; meanSampleReward: number }[] };
   training: { steps: number; reason: string; nonFiniteSteps: number; finalMetrics: Record<string, number> };
   /** Held-out prompts (never used for pairs), held-out seeds. */
   heldOut: Comparison;

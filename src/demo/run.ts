@@ -15,6 +15,7 @@ import { renderCharts } from '../train/charts.js';
 import type { TrainerEventHandler } from '../train/events.js';
 import { PreferenceTrainer } from '../train/loop.js';
 import type { TrainerLoss } from '../train/types.js';
+import type { Denoiser } from '../diffusion/denoiser.js';
 import { disposeDemoBundle, loadDemoBundle } from './bundle.js';
 import { compareModels } from './evaluate.js';
 import { disposePairs, LatentPairSource, makeOnPolicyPairs } from './pairs.js';
@@ -30,8 +31,12 @@ export const t2iDemoOptionsSchema = z
     seed: z.number().int().default(0),
     /** Quick mode: a small run for tests (about a minute). Explicit options still win. */
     quick: z.boolean().default(false),
-    /** Diffusion-DPO optimizer steps. */
+    /** Diffusion-DPO optimizer steps per round. */
     steps: z.number().int().positive().optional(),
+    /** On-policy rounds: each round samples fresh pairs from the current (tuned) policy, then trains `steps` steps. */
+    rounds: z.number().int().positive().optional(),
+    /** Reference model in rounds after the first: the base model, or a frozen copy of the policy at the round's start. */
+    reference: z.enum(['base', 'round']).optional(),
     /** Pairs per optimizer step. */
     batchSize: z.number().int().positive().optional(),
     /** Samples per group K (best vs worst of K). */
@@ -65,9 +70,9 @@ export const t2iDemoOptionsSchema = z
 export type T2IDemoOptions = z.input<typeof t2iDemoOptionsSchema>;
 
 /** Full-demo settings (quick mode overrides some). */
-export const DEMO_DEFAULTS = { steps: 1000, batchSize: 8, samplesPerGroup: 8, groupsPerPrompt: 16, evalSeeds: 16, beta: 5000, lr: 3e-5, minGap: 0.1, sftWeight: 0, strict: true } as const;
+export const DEMO_DEFAULTS = { steps: 1000, rounds: 1, reference: 'base', batchSize: 8, samplesPerGroup: 8, groupsPerPrompt: 16, evalSeeds: 16, beta: 5000, lr: 3e-5, minGap: 0.1, sftWeight: 0, strict: true } as const;
 /** Quick-mode settings. */
-export const DEMO_QUICK = { steps: 12, batchSize: 4, samplesPerGroup: 4, groupsPerPrompt: 2, evalSeeds: 4, beta: 5000, lr: 3e-5, minGap: 0.05, sftWeight: 0, strict: false } as const;
+export const DEMO_QUICK = { steps: 12, rounds: 1, reference: 'base', batchSize: 4, samplesPerGroup: 4, groupsPerPrompt: 2, evalSeeds: 4, beta: 5000, lr: 3e-5, minGap: 0.05, sftWeight: 0, strict: false } as const;
 
 /** What {@link runT2IDemo} returns: the metrics, plus where the report is. */
 export interface T2IDemoResult extends DemoMetrics {
@@ -90,6 +95,8 @@ export async function runT2IDemo(options: T2IDemoOptions = {}): Promise<T2IDemoR
   const d = o.quick ? DEMO_QUICK : DEMO_DEFAULTS;
   const s = {
     steps: o.steps ?? d.steps,
+    rounds: o.rounds ?? d.rounds,
+    reference: o.reference ?? d.reference,
     batchSize: o.batchSize ?? d.batchSize,
     samplesPerGroup: o.samplesPerGroup ?? d.samplesPerGroup,
     groupsPerPrompt: o.groupsPerPrompt ?? d.groupsPerPrompt,
@@ -119,49 +126,67 @@ export async function runT2IDemo(options: T2IDemoOptions = {}): Promise<T2IDemoR
   const prompts = trainCaptions();
   const heldOut = [...HELD_OUT_CAPTIONS];
 
-  // 1. on-policy pairs: K samples per prompt from the base model, best vs worst by reward
-  t = performance.now();
-  log(`[demo] sampling ${prompts.length * s.groupsPerPrompt * s.samplesPerGroup} images from the base model for preference pairs...`);
-  const made = makeOnPolicyPairs(base, bundle, { prompts, samplesPerGroup: s.samplesPerGroup, groupsPerPrompt: s.groupsPerPrompt, minGap: s.minGap, strict: s.strict, seed: `${o.seed}/pairs`, steps });
-  lap('pairs', t);
-  log(`[demo] ${made.pairs.length} pairs (${made.dropped} groups dropped), mean sample reward ${made.meanSampleReward.toFixed(3)}`);
+  // 1. on-policy pairs: K samples per prompt from the current policy, best vs worst by reward;
+  // 2. Diffusion-DPO with the trainer and the losses registry. Repeated for each round.
   const files: string[] = [];
+  const nSamples = prompts.length * s.groupsPerPrompt * s.samplesPerGroup;
+  let made: ReturnType<typeof makeOnPolicyPairs> | undefined;
+  let roundRef: Denoiser | undefined;
+  const pairStats: { count: number; dropped: number; meanSampleReward: number }[] = [];
+  let result: Awaited<ReturnType<PreferenceTrainer['train']>> | undefined;
+  timings['pairs'] = 0;
+  timings['training'] = 0;
   try {
-    await writePairsGrid(made.preview.chosen, made.preview.rejected, made.preview.prompts, path.join(outDir, 'pairs.png'));
-    files.push('pairs.png');
-    tf.dispose([made.preview.chosen, made.preview.rejected]);
-
-    // 2. Diffusion-DPO with the trainer and the losses registry
-    t = performance.now();
-    const trainer = new PreferenceTrainer({
-      policy: bundle.unet,
-      reference: base,
-      data: new LatentPairSource(made.pairs, `${o.seed}/data`),
-      schedule: createSchedule(bundle.meta.schedule),
-      conditioner: (p) => bundle.textEncoder.encode(p),
-      loss: getLoss('diffusion-dpo') as unknown as TrainerLoss,
-      config: {
-        maxSteps: s.steps,
-        batchSize: s.batchSize,
-        seed: o.seed,
-        loss: { name: 'diffusion-dpo', options: s.sftWeight > 0 ? { beta: s.beta, sftWeight: s.sftWeight } : { beta: s.beta } },
-        optimizer: { lr: s.lr, weightDecay: 0 },
-        lrSchedule: { kind: 'constant', warmupSteps: Math.min(10, Math.floor(s.steps / 5)) },
-        maxGradNorm: 1,
-        logEvery: Math.max(1, Math.floor(s.steps / 30)),
-        outputDir: outDir,
-      },
-    });
-    log(`[demo] Diffusion-DPO: ${s.steps} steps, batch ${s.batchSize}, beta ${s.beta}, lr ${s.lr}`);
-    const onEvent: TrainerEventHandler = (e) => {
-      if (e.type === 'step' && e.metrics && o.verbose) {
-        const m = e.metrics;
-        log(`[demo] step ${e.step}/${e.maxSteps} loss ${m['loss']?.toFixed(4)} acc ${m['rewards/accuracies']?.toFixed(2)} margin ${m['rewards/margins']?.toFixed(3)} (${(e.elapsedMs / 1000).toFixed(1)} s)`);
+    for (let r = 0; r < s.rounds; r++) {
+      const tag = s.rounds > 1 ? ` (round ${r + 1}/${s.rounds})` : '';
+      t = performance.now();
+      log(`[demo] sampling ${nSamples} images from the ${r === 0 ? 'base' : 'current'} model for preference pairs${tag}...`);
+      if (made) disposePairs(made.pairs);
+      made = undefined;
+      made = makeOnPolicyPairs(r === 0 ? base : bundle.unet, bundle, { prompts, samplesPerGroup: s.samplesPerGroup, groupsPerPrompt: s.groupsPerPrompt, minGap: s.minGap, strict: s.strict, seed: r === 0 ? `${o.seed}/pairs` : `${o.seed}/pairs/round${r}`, steps });
+      timings['pairs'] += (performance.now() - t) / 1000;
+      pairStats.push({ count: made.pairs.length, dropped: made.dropped, meanSampleReward: made.meanSampleReward });
+      log(`[demo] ${made.pairs.length} pairs (${made.dropped} groups dropped), mean sample reward ${made.meanSampleReward.toFixed(3)}`);
+      if (r === 0) {
+        await writePairsGrid(made.preview.chosen, made.preview.rejected, made.preview.prompts, path.join(outDir, 'pairs.png'));
+        files.push('pairs.png');
       }
-    };
-    const result = await trainer.train(onEvent);
-    trainer.dispose();
-    lap('training', t);
+      tf.dispose([made.preview.chosen, made.preview.rejected]);
+
+      t = performance.now();
+      roundRef?.dispose();
+      roundRef = r > 0 && s.reference === 'round' ? bundle.unet.cloneFrozen() : undefined;
+      const trainer = new PreferenceTrainer({
+        policy: bundle.unet,
+        reference: roundRef ?? base,
+        data: new LatentPairSource(made.pairs, r === 0 ? `${o.seed}/data` : `${o.seed}/data/round${r}`),
+        schedule: createSchedule(bundle.meta.schedule),
+        conditioner: (p) => bundle.textEncoder.encode(p),
+        loss: getLoss('diffusion-dpo') as unknown as TrainerLoss,
+        config: {
+          maxSteps: s.steps,
+          batchSize: s.batchSize,
+          seed: r === 0 ? o.seed : `${o.seed}/train/round${r}`,
+          loss: { name: 'diffusion-dpo', options: s.sftWeight > 0 ? { beta: s.beta, sftWeight: s.sftWeight } : { beta: s.beta } },
+          optimizer: { lr: s.lr, weightDecay: 0 },
+          lrSchedule: { kind: 'constant', warmupSteps: Math.min(10, Math.floor(s.steps / 5)) },
+          maxGradNorm: 1,
+          logEvery: Math.max(1, Math.floor(s.steps / 30)),
+          outputDir: r === 0 ? outDir : undefined,
+        },
+      });
+      log(`[demo] Diffusion-DPO${tag}: ${s.steps} steps, batch ${s.batchSize}, beta ${s.beta}, lr ${s.lr}`);
+      const onEvent: TrainerEventHandler = (e) => {
+        if (e.type === 'step' && e.metrics && o.verbose) {
+          const m = e.metrics;
+          log(`[demo] step ${e.step}/${e.maxSteps} loss ${m['loss']?.toFixed(4)} acc ${m['rewards/accuracies']?.toFixed(2)} margin ${m['rewards/margins']?.toFixed(3)} (${(e.elapsedMs / 1000).toFixed(1)} s)`);
+        }
+      };
+      result = await trainer.train(onEvent);
+      trainer.dispose();
+      timings['training'] += (performance.now() - t) / 1000;
+    }
+    if (!made || !result) throw new Error('unreachable: no round ran');
     const charts = (await renderCharts(path.join(outDir, 'metrics.jsonl'), outDir)).map((f) => path.basename(f));
     files.push('metrics.jsonl', ...charts);
 
@@ -189,6 +214,7 @@ export async function runT2IDemo(options: T2IDemoOptions = {}): Promise<T2IDemoR
         meanSampleReward: made.meanSampleReward,
         meanChosenReward: made.pairs.reduce((a, p) => a + p.chosenReward, 0) / made.pairs.length,
         meanRejectedReward: made.pairs.reduce((a, p) => a + p.rejectedReward, 0) / made.pairs.length,
+        ...(s.rounds > 1 ? { rounds: pairStats } : {}),
       },
       training: { steps: result.step, reason: result.reason, nonFiniteSteps: result.nonFiniteSteps, finalMetrics: result.metrics ?? {} },
       heldOut: ho,
@@ -202,7 +228,8 @@ export async function runT2IDemo(options: T2IDemoOptions = {}): Promise<T2IDemoR
     }
     return { ...metrics, outDir, files };
   } finally {
-    disposePairs(made.pairs);
+    if (made) disposePairs(made.pairs);
+    roundRef?.dispose();
     base.dispose();
     disposeDemoBundle(bundle);
   }

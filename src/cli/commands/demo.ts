@@ -17,6 +17,8 @@ export interface DemoCommandOptions {
   out: string;
   seed: number;
   steps?: number;
+  rounds?: number;
+  reference?: 'base' | 'round';
   batchSize?: number;
   samples?: number;
   groups?: number;
@@ -52,7 +54,9 @@ export function registerDemoCommand(program: Command, backend?: () => EngineBack
     .option('--quick', `a small run (about a minute): ${DEMO_QUICK.steps} steps, ${DEMO_QUICK.evalSeeds} eval seeds`)
     .option('--out <dir>', 'report folder', 'runs/demo')
     .option('--seed <n>', 'master seed', nonNegativeInt, 0)
-    .option('--steps <n>', `Diffusion-DPO steps (default ${DEMO_DEFAULTS.steps}, quick ${DEMO_QUICK.steps})`, positiveInt)
+    .option('--steps <n>', `Diffusion-DPO steps per round (default ${DEMO_DEFAULTS.steps}, quick ${DEMO_QUICK.steps})`, positiveInt)
+    .option('--rounds <n>', `on-policy rounds: fresh pairs from the current model, then --steps steps (default ${DEMO_DEFAULTS.rounds})`, positiveInt)
+    .addOption(new Option('--reference <which>', `reference model after round 1: the base model or the policy at the round's start (default ${DEMO_DEFAULTS.reference})`).choices(['base', 'round']))
     .option('--batch-size <n>', `pairs per step (default ${DEMO_DEFAULTS.batchSize})`, positiveInt)
     .option('--samples <k>', `samples per group, best vs worst of K (default ${DEMO_DEFAULTS.samplesPerGroup})`, positiveInt)
     .option('--groups <n>', `groups (pairs at most) per training prompt (default ${DEMO_DEFAULTS.groupsPerPrompt})`, positiveInt)
@@ -71,6 +75,8 @@ export function registerDemoCommand(program: Command, backend?: () => EngineBack
         outDir: o.out,
         seed: o.seed,
         steps: o.steps,
+        rounds: o.rounds,
+        reference: o.reference,
         batchSize: o.batchSize,
         samplesPerGroup: o.samples,
         groupsPerPrompt: o.groups,
