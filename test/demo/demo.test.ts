@@ -54,4 +54,21 @@ describe('prefkit demo --quick', () => {
     expect(md).toContain(`${m.heldOut.wins} wins, ${m.heldOut.ties} ties, ${m.heldOut.losses} losses`);
     expect(md).toContain('samples-heldout.png');
   }, 240_000);
+
+  it('--rounds 2 --reference round samples fresh pairs from the tuned policy for the second round, without leaking tensors', async () => {
+    const before = tf.memory().numTensors;
+    const out = path.join(dir, 'rounds');
+    const program = new Command('prefkit').exitOverride();
+    registerDemoCommand(program);
+    await program.parseAsync(['node', 'prefkit', 'demo', '--quick', '--quiet', '--out', out, '--seed', '1', '--rounds', '2', '--reference', 'round', '--steps', '4', '--eval-seeds', '1']);
+    expect(tf.memory().numTensors).toBe(before);
+    const m = JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8')) as DemoMetrics;
+    expect(m.settings['rounds']).toBe(2);
+    expect(m.pairs.rounds).toHaveLength(2);
+    // the second round's pairs come from the tuned policy with another seed: not the same set as round 1
+    const [r1, r2] = m.pairs.rounds!;
+    expect([r1.count, r1.meanSampleReward]).not.toEqual([r2.count, r2.meanSampleReward]);
+    expect(m.pairs.count).toBe(r2.count);
+    expect(m.training.steps).toBe(4);
+  }, 240_000);
 });
