@@ -24,6 +24,7 @@ import {
   LatentPairSource,
   loadDemoBundle,
   makeOnPolicyPairs,
+  disposePairs,
   PreferenceTrainer,
   renderCharts,
   trainCaptions,
@@ -35,7 +36,8 @@ import {
 // settings: defaults here, then config.json, then --key=value flags
 let outDir = 'runs/t2i-align';
 let seed = 0;
-let steps = 1000; // Diffusion-DPO optimizer steps
+let steps = 1000; // Diffusion-DPO optimizer steps per round
+let rounds = 2; // on-policy rounds: round r > 1 samples fresh pairs from the current policy
 let batchSize = 8; // pairs per step
 let samplesPerGroup = 8; // K: best vs worst of K samples per prompt
 let groupsPerPrompt = 16; // pairs per training prompt (at most)
@@ -51,7 +53,7 @@ for (const a of process.argv.slice(2)) {
   if (!m) throw new Error(`Flags look like --steps=50, got ${a}`);
   settings[m[1]] = Number.isNaN(Number(m[2])) ? m[2] : Number(m[2]);
 }
-({ outDir = outDir, seed = seed, steps = steps, batchSize = batchSize, samplesPerGroup = samplesPerGroup, groupsPerPrompt = groupsPerPrompt, minGap = minGap, strict = strict, beta = beta, lr = lr, evalSeeds = evalSeeds } =
+({ outDir = outDir, seed = seed, steps = steps, rounds = rounds, batchSize = batchSize, samplesPerGroup = samplesPerGroup, groupsPerPrompt = groupsPerPrompt, minGap = minGap, strict = strict, beta = beta, lr = lr, evalSeeds = evalSeeds } =
   settings as Record<string, never>);
 // -----------------------------------------------------------------------------
 
@@ -63,32 +65,38 @@ const bundle = await loadDemoBundle();
 const base = bundle.unet.cloneFrozen(); // the reference, and the "before" for evaluation
 const policy = bundle.unet; // trained in place
 
-// 1. on-policy preference pairs: K samples per prompt, best vs worst by the reward judge
-const pairs = makeOnPolicyPairs(base, bundle, { prompts: trainCaptions(), samplesPerGroup, groupsPerPrompt, minGap, strict, seed: `${seed}/pairs` });
-console.log(`${pairs.pairs.length} pairs from ${pairs.samples} samples (mean reward ${pairs.meanSampleReward.toFixed(3)})`);
-tf.dispose([pairs.preview.chosen, pairs.preview.rejected]);
+for (let round = 0; round < rounds; round++) {
+  // 1. on-policy preference pairs: K samples per prompt from the current model, best vs worst by the reward judge
+  const pairs = makeOnPolicyPairs(round === 0 ? base : policy, bundle, { prompts: trainCaptions(), samplesPerGroup, groupsPerPrompt, minGap, strict, seed: round === 0 ? `${seed}/pairs` : `${seed}/pairs/round${round}` });
+  console.log(`round ${round + 1}: ${pairs.pairs.length} pairs from ${pairs.samples} samples (mean reward ${pairs.meanSampleReward.toFixed(3)})`);
+  tf.dispose([pairs.preview.chosen, pairs.preview.rejected]);
 
-// 2. Diffusion-DPO
-const trainer = new PreferenceTrainer({
-  policy,
-  reference: base,
-  data: new LatentPairSource(pairs.pairs, `${seed}/data`),
-  schedule: createSchedule(bundle.meta.schedule),
-  conditioner: (prompts) => bundle.textEncoder.encode(prompts),
-  loss: getLoss('diffusion-dpo') as unknown as TrainerLoss,
-  config: {
-    maxSteps: steps,
-    batchSize,
-    seed,
-    loss: { name: 'diffusion-dpo', options: { beta } },
-    optimizer: { lr, weightDecay: 0 },
-    lrSchedule: { kind: 'constant', warmupSteps: 10 },
-    logEvery: 5,
-    outputDir: outDir,
-  },
-});
-await trainer.train(createProgressBar({ label: 'dpo' }));
-trainer.dispose();
+  // 2. Diffusion-DPO; the reference is the policy as it was at the start of the round
+  const reference = round === 0 ? base : policy.cloneFrozen();
+  const trainer = new PreferenceTrainer({
+    policy,
+    reference,
+    data: new LatentPairSource(pairs.pairs, round === 0 ? `${seed}/data` : `${seed}/data/round${round}`),
+    schedule: createSchedule(bundle.meta.schedule),
+    conditioner: (prompts) => bundle.textEncoder.encode(prompts),
+    loss: getLoss('diffusion-dpo') as unknown as TrainerLoss,
+    config: {
+      maxSteps: steps,
+      batchSize,
+      seed: round === 0 ? seed : `${seed}/train/round${round}`,
+      loss: { name: 'diffusion-dpo', options: { beta } },
+      optimizer: { lr, weightDecay: 0 },
+      lrSchedule: { kind: 'constant', warmupSteps: 10 },
+      maxGradNorm: 1,
+      logEvery: 5,
+      outputDir: round === 0 ? outDir : undefined, // metrics.jsonl and charts: round 1
+    },
+  });
+  await trainer.train(createProgressBar({ label: `dpo ${round + 1}/${rounds}` }));
+  trainer.dispose();
+  disposePairs(pairs.pairs);
+  if (reference !== base) reference.dispose();
+}
 await renderCharts(path.join(outDir, 'metrics.jsonl'), outDir);
 
 // 3. evaluation on held-out prompts and seeds: same starting noise for base and tuned
