@@ -1,6 +1,6 @@
 /**
  * `npm run bench:peer`: one Diffusion-DPO training step of prefkit's TinyUNet at the bench-peer
- * reference spec (416,676 parameters, B = 4 pairs, 16×16×4 latents; /work/shared/bench-peer/README.md)
+ * reference spec (416,676 parameters, B = 4 pairs, 16×16×4 latents; ../shared/bench-peer/README.md)
  * through PreferenceTrainer on the wasm engine, timed after warm-up as the median over many steps
  * and split by phase; and, in the same run, the PyTorch peer (bench/peer/torch_step.py) on the same
  * spec and thread count, with the ratio.

@@ -1,6 +1,6 @@
 /**
  * The Diffusion-DPO peer step, built from prefkit's public pieces: `TinyUNet` configured to the
- * bench-peer spec (/work/shared/bench-peer/README.md), the DDPM `scaled_linear` schedule, the
+ * bench-peer spec (../shared/bench-peer/README.md), the DDPM `scaled_linear` schedule, the
  * `diffusion-dpo` loss from the registry, and `PreferenceTrainer` (flat AdamW). Shared by
  * `bench/peer.ts` and `test/core/peer-parity.test.ts`.
  * @module

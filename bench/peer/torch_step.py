@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch peer of `npm run bench:peer`: one Diffusion-DPO training step of the
 reference TinyUNet on the CPU, float32.  Adapted from the team's sketch
-(/work/shared/bench-peer/torch_step.py); the model and step follow the spec in
-/work/shared/bench-peer/README.md, with the sizes configurable so a small copy
+(../shared/bench-peer/torch_step.py); the model and step follow the spec in
+../shared/bench-peer/README.md, with the sizes configurable so a small copy
 can be exported as a test fixture.
 
   python3 bench/peer/torch_step.py --threads 2 --steps 30 --json out.json

@@ -12,7 +12,7 @@
  * 3. the C++ side caps the pool at `os.cpus().length / 2` ("2 hyperthreads per core"):
  *    `os.cpus()` reports twice the wanted count during init.
  *
- * @see /work/shared/research/tfjs-engine.md, section "Threads".
+ * @see ../shared/research/tfjs-engine.md, section "Threads".
  * @module
  */
 import fs from 'node:fs';

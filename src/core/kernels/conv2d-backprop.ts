@@ -10,7 +10,7 @@
  *   input gradient is the full correlation of `dy` (zero-inserted for strides > 1) with the
  *   spatially flipped filter whose in/out channels are swapped, as one XNNPACK conv.
  *
- * @see /work/shared/research/tfjs-engine.md (team research note) for the measurements.
+ * @see ../shared/research/tfjs-engine.md (team research note) for the measurements.
  * @module
  */
 import * as tf from '@tensorflow/tfjs';

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch reference for TinyUNet parity (prefkit issue 3).
 
-The model is the reference spec of /work/shared/bench-peer/README.md ("Model spec"), written
+The model is the reference spec of ../shared/bench-peer/README.md ("Model spec"), written
 here in PyTorch as in that folder's torch_step.py (NCHW).  Weights are not random: every
 parameter (state_dict order, index p, PyTorch layout, flat index j) is
   GroupNorm weight: 1 + 0.1 sin(0.37 j + p)      GroupNorm bias: 0.1 cos(0.53 j + p)
@@ -109,7 +109,7 @@ def main():
         g = p.grad.detach().double().reshape(-1)
         grads[name] = {"norm": float(g.norm()), "first": [float(v) for v in g[:6]], "shape": list(p.shape)}
     out = {
-        "source": {"spec": "/work/shared/bench-peer/README.md (Model spec)", "script": "test/golden/scripts/diffusion-tinyunet.py",
+        "source": {"spec": "../shared/bench-peer/README.md (Model spec)", "script": "test/golden/scripts/diffusion-tinyunet.py",
                    "framework": f"torch {torch.__version__} CPU float32"},
         "n_params": n_params,
         "names": list(model.state_dict().keys()),

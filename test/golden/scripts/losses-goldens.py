@@ -4,7 +4,7 @@
 Run: /usr/bin/python3 test/golden/scripts/losses-goldens.py   (numpy + torch 1.13, CPU, float64)
 
 Each case re-implements, in PyTorch, the loss block of the official code named in its
-"source" field (formulas restated from the files read; see /work/shared/research/losses.md),
+"source" field (formulas restated from the files read; see ../shared/research/losses.md),
 applied to small random inputs. Inputs are rounded to float32 so prefkit sees exactly the
 same numbers; references are computed in float64. Gradients come from torch autograd with
 respect to the policy *predictions* (through the per-sample mean squared error), or the
