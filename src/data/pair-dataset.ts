@@ -378,15 +378,7 @@ export class PairDataset {
     const records = 'records' in manifest ? manifest.records : manifest;
     const lat = await cache.readPairs(records);
     const shape = lat.length ? lat[0].chosen.shape : [];
-    const examples = records.map((r, i) => ({
-      chosen: lat[i].chosen.data,
-      rejected: lat[i].rejected.data,
-      prompt: r.prompt,
-      captionChosen: r.captionChosen,
-      captionRejected: r.captionRejected,
-      label: r.label,
-      segments: r.segments,
-    }));
+    const examples = records.map((r, i) => exampleFromRecord(r, lat[i].chosen.data, lat[i].rejected.data));
     return new PairDataset(examples, shape, options);
   }
 
@@ -428,15 +420,16 @@ export class PairDataset {
       const n = shape.reduce((a, b) => a * b, 1);
       for (let j = 0; j < chunk.length; j++) latents.push(Float32Array.from(vals.subarray(j * n, (j + 1) * n)));
     }
-    const examples = records.map((r, i) => ({
-      chosen: latents[2 * i],
-      rejected: latents[2 * i + 1],
-      prompt: r.prompt,
-      captionChosen: r.captionChosen,
-      captionRejected: r.captionRejected,
-      label: r.label,
-      segments: r.segments,
-    }));
+    const examples = records.map((r, i) => exampleFromRecord(r, latents[2 * i], latents[2 * i + 1]));
     return new PairDataset(examples, shape, options);
   }
+}
+
+/** One manifest record plus its two latents as a {@link PairExample}. */
+function exampleFromRecord(
+  r: Pick<PairExample, 'prompt' | 'captionChosen' | 'captionRejected' | 'label' | 'segments'>,
+  chosen: Float32Array,
+  rejected: Float32Array,
+): PairExample {
+  return { chosen, rejected, prompt: r.prompt, captionChosen: r.captionChosen, captionRejected: r.captionRejected, label: r.label, segments: r.segments };
 }

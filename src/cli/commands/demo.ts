@@ -1,14 +1,10 @@
 /**
  * `prefkit demo` (`npm run demo`): text-to-image alignment on the bundled tiny model, with a report.
- * Also runnable on its own: `tsx src/cli/commands/demo.ts [flags]`.
  * @module
  */
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { EngineBackendRequest } from '../../core/engine.js';
 import { runT2IDemo, DEMO_DEFAULTS, DEMO_QUICK } from '../../demo/run.js';
-import { reportCliError } from '../errors.js';
 import { finiteNumber, nonNegativeInt, positiveInt } from '../options.js';
 
 /** Flags of `prefkit demo`. */
@@ -91,24 +87,4 @@ export function registerDemoCommand(program: Command, backend?: () => EngineBack
         verbose: !o.quiet,
       });
     });
-}
-
-function isMain(): boolean {
-  if (!process.argv[1]) return false;
-  try {
-    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
-  const program = new Command('prefkit').exitOverride();
-  registerDemoCommand(program);
-  try {
-    await program.parseAsync(['node', 'prefkit', 'demo', ...process.argv.slice(2)]);
-    process.exit(0);
-  } catch (e) {
-    process.exit(reportCliError(e));
-  }
 }
