@@ -9,6 +9,8 @@
  * - `Conv2DBackpropInput` (tfjs-backend-wasm's own is a scalar C++ loop, ~2.4 GFLOP/s): the
  *   input gradient is the full correlation of `dy` (zero-inserted for strides > 1) with the
  *   spatially flipped filter whose in/out channels are swapped, as one XNNPACK conv.
+ * - Zero borders in both are the conv's own explicit padding (XNNPACK points its indirection
+ *   buffer at a zero row), not a padded copy of the input.
  *
  * @see ../shared/research/tfjs-engine.md (team research note) for the measurements.
  * @module
@@ -28,6 +30,21 @@ export function zeroInsert(s: Scratch, dy: TensorInfo, sh: number, sw: number): 
   const r6 = s.reshape(dy, [B, OH, 1, OW, 1, C]);
   const p6 = s.run('PadV2', { x: r6 }, { paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0 });
   return s.reshape(p6, [B, OH * sh, OW * sw, C]);
+}
+
+/**
+ * Crop (negative amounts) with a Slice kernel and return the positive amounts as an explicit conv
+ * padding `[[0, 0], [top, bottom], [left, right], [0, 0]]`, which XNNPACK applies through its
+ * indirection buffer instead of a padded copy of the input. `amounts[d] = [before, after]` for an
+ * NHWC tensor; batch and channel amounts must be 0.
+ */
+function cropThenPad(s: Scratch, x: TensorInfo, amounts: Array<[number, number]>): [TensorInfo, tf.backend_util.ExplicitPadding] {
+  const cropped = s.padOrCrop(
+    x,
+    amounts.map(([a, b]) => [Math.min(a, 0), Math.min(b, 0)]),
+  );
+  const pads = amounts.map(([a, b]) => [Math.max(a, 0), Math.max(b, 0)]) as tf.backend_util.ExplicitPadding;
+  return [cropped, pads];
 }
 
 /**
@@ -54,18 +71,19 @@ export function makeConv2DBackpropFilter(backendName = 'wasm') {
     const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, padInfo } = info;
     const s = new Scratch(backend as KernelBackend, backendName);
     try {
-      let xt = s.transpose(x, [3, 1, 2, 0]); // [Ci, H, W, B]
+      const xt = s.transpose(x, [3, 1, 2, 0]); // [Ci, H, W, B]
       // exact extent the dilated "filter" covers: (OH-1)·sh + KH rows
       const Hn = (OH - 1) * sh + KH;
       const Wn = (OW - 1) * sw + KW;
-      xt = s.padOrCrop(xt, [
+      // crop what the dilated "filter" never reaches; the zero border goes to the conv's own padding
+      const [xc, pads] = cropThenPad(s, xt, [
         [0, 0],
         [padInfo.top, Hn - H - padInfo.top],
         [padInfo.left, Wn - W - padInfo.left],
         [0, 0],
       ]);
       const dyt = s.transpose(dy, [1, 2, 0, 3]); // [OH, OW, B, Co]
-      const r = s.run('Conv2D', { x: xt, filter: dyt }, { strides: [1, 1], pad: 'valid', dilations: [sh, sw], dataFormat: 'NHWC' }); // [Ci, KH, KW, Co]
+      const r = s.run('Conv2D', { x: xc, filter: dyt }, { strides: [1, 1], pad: pads, dilations: [sh, sw], dataFormat: 'NHWC' }); // [Ci, KH, KW, Co]
       return s.final('Transpose', { x: r }, { perm: [1, 2, 0, 3] }); // [KH, KW, Ci, Co]
     } finally {
       s.dispose();
@@ -100,20 +118,20 @@ export function makeConv2DBackpropInput(backendName = 'wasm') {
     const s = new Scratch(b, backendName);
     try {
       const ft = s.track(flipFilter(b, filter, true)); // [KH, KW, Co, Ci]
-      let d = zeroInsert(s, dy, sh, sw); // [B, Hd, Wd, Co]
+      const d = zeroInsert(s, dy, sh, sw); // [B, Hd, Wd, Co]
       const Hd = d.shape[1];
       const Wd = d.shape[2];
       // dx[ih] = Σ_k D[ih + padTop - k·dh] W[k]: a valid correlation with the flipped filter
       // once D is shifted by T = (KH-1)·dh - padTop and extended to H + (KH-1)·dh rows.
       const top = (KH - 1) * dh - padInfo.top;
       const left = (KW - 1) * dw - padInfo.left;
-      d = s.padOrCrop(d, [
+      const [dc, pads] = cropThenPad(s, d, [
         [0, 0],
         [top, H + (KH - 1) * dh - top - Hd],
         [left, W + (KW - 1) * dw - left - Wd],
         [0, 0],
       ]);
-      const out = s.final('Conv2D', { x: d, filter: ft }, { strides: [1, 1], pad: 'valid', dilations: [dh, dw], dataFormat: 'NHWC' });
+      const out = s.final('Conv2D', { x: dc, filter: ft }, { strides: [1, 1], pad: pads, dilations: [dh, dw], dataFormat: 'NHWC' });
       if (out.shape[1] !== H || out.shape[2] !== W || out.shape[3] !== Ci) {
         b.disposeData(out.dataId);
         throw new Error(`prefkit Conv2DBackpropInput (wasm): internal shape [${out.shape}] != [${inputShape}].`);
