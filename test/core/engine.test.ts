@@ -55,6 +55,8 @@ describe('initEngine', () => {
       'BatchMatMul',
       '_FusedMatMul',
       'Identity',
+      'Sum',
+      'Mean',
     ]);
     expect(tf.getBackend()).toBe('wasm');
     expect(getEngineInfo()).toBe(info);

@@ -364,3 +364,53 @@ describe('Identity (wasm): shared data, reference-counted', () => {
     expect(s.clone().arraySync()).toEqual(['x', 'y']);
   });
 });
+
+describe('Sum / Mean over leading or middle axes (wasm, average pooling) vs cpu', () => {
+  const cases = [
+    { shape: [8, 16, 16, 32], axis: [0, 1, 2], keepDims: false }, // a conv's bias gradient
+    { shape: [8, 16, 16, 32], axis: [1, 2], keepDims: false }, // spatial sums per sample
+    { shape: [8, 16, 16, 32], axis: [2, 1], keepDims: true }, // unsorted axes, kept dims
+    { shape: [6, 5, 7], axis: [0], keepDims: false },
+    { shape: [3, 4, 5, 6, 2], axis: [1, 2, 3], keepDims: true },
+    { shape: [2048, 3], axis: [-2], keepDims: false }, // negative axis
+    { shape: [4, 5, 6], axis: [0, 2], keepDims: false }, // not contiguous: stock kernel
+    { shape: [4, 5, 6], axis: [1, 2], keepDims: false }, // innermost: stock kernel
+    { shape: [1, 5, 6], axis: [0], keepDims: false }, // one-element block: stock kernel
+  ];
+  for (const name of ['Sum', 'Mean'] as const) {
+    it.each(cases)(`${name} $shape over $axis keepDims=$keepDims`, async ({ shape, axis, keepDims }) => {
+      const x = randn(shape);
+      const cpu = await runOn('cpu', name, { x }, { axis, keepDims });
+      const wasm = await runOn('wasm', name, { x }, { axis, keepDims });
+      expect(wasm.shape).toEqual(cpu.shape);
+      expect(relErr(wasm.values, cpu.values)).toBeLessThan(1e-5);
+    });
+  }
+
+  it('int32 and bool inputs keep the stock kernel (exact integer sums)', async () => {
+    const xi = { values: Int32Array.from([1, 2, 3, 4, 5, 6]), shape: [3, 2], dtype: 'int32' as const };
+    const r = await runOn('wasm', 'Sum', { x: xi }, { axis: [0], keepDims: false });
+    expect(Array.from(r.values)).toEqual([9, 12]);
+    await tf.setBackend('wasm');
+    expect(tf.tidy(() => Array.from(tf.sum(tf.tensor2d([[true, false], [true, true]]), 0).dataSync()))).toEqual([2, 1]);
+  });
+
+  it('gives the bias gradient of a fused conv, and frees its temporaries', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor4d(randn([2, 6, 6, 3]).values, [2, 6, 6, 3]);
+    const w = tf.tensor4d(randn([3, 3, 3, 4]).values, [3, 3, 3, 4]);
+    const bias = tf.tensor1d([0.1, -0.2, 0.3, 0]);
+    const before = tf.memory().numTensors;
+    const gw = tf.tidy(() => tf.grad((bb: tf.Tensor) => tf.sum(tf.square(tf.fused.conv2d({ x, filter: w, bias: bb, strides: 1, pad: 'same', activation: 'relu' }))))(bias).dataSync().slice());
+    expect(tf.memory().numTensors).toBe(before);
+    const [xs, ws, bs] = [x.dataSync().slice(), w.dataSync().slice(), bias.dataSync().slice()];
+    await tf.setBackend('cpu');
+    const gc = tf.tidy(() => {
+      const [xc, wc, bc] = [tf.tensor4d(xs, [2, 6, 6, 3]), tf.tensor4d(ws, [3, 3, 3, 4]), tf.tensor1d(bs)];
+      return tf.grad((bb: tf.Tensor) => tf.sum(tf.square(tf.fused.conv2d({ x: xc, filter: wc, bias: bb, strides: 1, pad: 'same', activation: 'relu' }))))(bc).dataSync().slice();
+    });
+    expect(relErr(gw, gc)).toBeLessThan(1e-5);
+    await tf.setBackend('wasm');
+    tf.dispose([x, w, bias]);
+  });
+});

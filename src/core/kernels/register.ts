@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from './conv2d-backprop.js';
 import { makeDepthwiseConv2dNativeBackpropFilter, makeDepthwiseConv2dNativeBackpropInput } from './depthwise-backprop.js';
 import { makeUnsortedSegmentSum } from './unsorted-segment-sum.js';
-import { makeIdentity, makeMatMul, makeSlice, makeSplitV, makeTile } from './fast-ops.js';
+import { makeIdentity, makeMatMul, makePooledReduce, makeSlice, makeSplitV, makeTile } from './fast-ops.js';
 
 /** The kernel names {@link registerWasmKernels} installs for the wasm backend. */
 export const WASM_GRADIENT_KERNELS = [
@@ -21,6 +21,8 @@ export const WASM_GRADIENT_KERNELS = [
   'BatchMatMul',
   '_FusedMatMul',
   'Identity',
+  'Sum',
+  'Mean',
 ] as const;
 
 /** One of {@link WASM_GRADIENT_KERNELS}. */
@@ -59,7 +61,8 @@ function install(kernelName: string, kernelFunc: (args: never) => tf.TensorInfo 
  * `DepthwiseConv2dNativeBackpropInput`, `UnsortedSegmentSum`), a fast `Conv2DBackpropInput`
  * (one XNNPACK conv instead of the stock scalar loop), and faster `Slice`, `SplitV`, `Tile`
  * (no whole-input copy per slice; tile as a broadcasting multiply) and matmuls with large
- * transposed operands (explicit transpose first). Each is built from existing
+ * transposed operands (explicit transpose first), and `Sum`/`Mean` over leading or middle axes as
+ * an average pooling. Each is built from existing
  * wasm kernels. Safe to call repeatedly; {@link initEngine} calls it.
  *
  * Requires `@tensorflow/tfjs-backend-wasm` to have been imported (its kernels are looked up).
@@ -79,5 +82,7 @@ export function registerWasmKernels(): readonly WasmGradientKernel[] {
   install('BatchMatMul', makeMatMul('BatchMatMul'));
   install('_FusedMatMul', makeMatMul('_FusedMatMul'));
   install('Identity', makeIdentity());
+  install('Sum', makePooledReduce('Sum'));
+  install('Mean', makePooledReduce('Mean'));
   return WASM_GRADIENT_KERNELS.filter((n) => (tf.getKernel(n, 'wasm') as { [MARK]?: true } | undefined)?.[MARK] === true);
 }
