@@ -9,6 +9,8 @@
  * Backward, with dy = dout·(s + y·s·(1−s)) for silu:
  *   dγ = Σ_{n,s} dy·x̂, dβ = Σ_{n,s} dy, d = dy·γ,
  *   dx = σ⁻¹·(d − mean(d) − x̂·mean(d·x̂)) (means over the group's S·C/G values).
+ * Every mean over S is one full-extent average pooling of the `[N, S, 1, C]` view (a single XNNPACK
+ * kernel on wasm, vectorised over channels), then a small per-group average of the `[N, C]` result.
  * @see Wu & He, Group Normalization (2018), Eq. 1-2; Ramachandran et al., Searching for
  *   Activation Functions (2017) for SiLU.
  * @module
