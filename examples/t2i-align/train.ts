@@ -36,8 +36,8 @@ import {
 // settings: defaults here, then config.json, then --key=value flags
 let outDir = 'runs/t2i-align';
 let seed = 0;
-let steps = 1000; // Diffusion-DPO optimizer steps per round
-let rounds = 2; // on-policy rounds: round r > 1 samples fresh pairs from the current policy
+let steps = 300; // Diffusion-DPO optimizer steps per round
+let rounds = 4; // on-policy rounds: round r > 1 samples fresh pairs from the current policy
 let batchSize = 8; // pairs per step
 let samplesPerGroup = 8; // K: best vs worst of K samples per prompt
 let groupsPerPrompt = 16; // pairs per training prompt (at most)

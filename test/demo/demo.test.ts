@@ -70,5 +70,10 @@ describe('prefkit demo --quick', () => {
     expect([r1.count, r1.meanSampleReward]).not.toEqual([r2.count, r2.meanSampleReward]);
     expect(m.pairs.count).toBe(r2.count);
     expect(m.training.steps).toBe(4);
+    // the report describes every round, not only the last one
+    const md = readFileSync(path.join(out, 'report.md'), 'utf8');
+    expect(md).toContain('tuned in 2 on-policy rounds');
+    expect(md).toContain(`gave ${r1.count}, ${r2.count} preference pairs in rounds 1 to 2`);
+    expect(md).toContain('trained 4 steps per round, with the base model as the reference in round 1 and a frozen copy of the policy at the round start after that');
   }, 240_000);
 });
