@@ -9,6 +9,7 @@ import { fusedGroupNorm } from '../../src/core/ops/group-norm.js';
 import { createRng } from '../../src/core/random.js';
 import { ShapeError } from '../../src/errors.js';
 import { expectNoLeakedTensors } from '../helpers/memory.js';
+import { relErr } from '../helpers/numeric.js';
 
 const rng = createRng('gn');
 
@@ -20,16 +21,6 @@ function reference(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, groups: numb
   const xn = tf.reshape(tf.div(tf.sub(xr, mean), tf.sqrt(tf.add(variance, eps))), shape);
   const y = tf.add(tf.mul(xn, gamma), beta);
   return silu ? tf.mul(y, tf.sigmoid(y)) : y;
-}
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
 }
 
 beforeAll(async () => {

@@ -7,22 +7,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../../src/core/engine.js';
 import { createRng } from '../../src/core/random.js';
 import { expectNoLeakedTensors } from '../helpers/memory.js';
+import { relErr } from '../helpers/numeric.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 type Inputs = Record<string, { values: Float32Array | Int32Array; shape: number[]; dtype?: 'float32' | 'int32' }>;
 
 const rng = createRng('kernels-test');
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 function randn(shape: number[]): { values: Float32Array; shape: number[] } {
   return { values: rng.normalArray(shape.reduce((x, y) => x * y, 1)), shape };

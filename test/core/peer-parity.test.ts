@@ -12,18 +12,9 @@ import { initEngine } from '../../src/core/engine.js';
 import { readSafetensors } from '../../src/core/safetensors.js';
 import { fromTorchLayout } from '../../src/diffusion/tiny-unet.js';
 import { buildPeerRig, captureGradients, peerSchedule, type PeerRig, type PeerSpec } from '../../bench/peer/setup.js';
+import { relErr } from '../helpers/numeric.js';
 
 const FIXTURE = fileURLToPath(new URL('../golden/peer-small.safetensors', import.meta.url));
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 let T: Record<string, tf.Tensor>;
 let spec: PeerSpec;
