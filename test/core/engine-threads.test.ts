@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { initEngine } from '../../src/core/engine.js';
 import { createRng } from '../../src/core/random.js';
+import { relErr } from '../helpers/numeric.js';
 
 describe('initEngine({ backend: "wasm", threads: 2 })', () => {
   it('starts the threaded SIMD binary with 2 threads and computes conv gradients as cpu does', async () => {
@@ -29,13 +30,7 @@ describe('initEngine({ backend: "wasm", threads: 2 })', () => {
       });
     }
     for (let i = 0; i < 2; i++) {
-      let num = 0;
-      let den = 0;
-      for (let j = 0; j < out.cpu[i].length; j++) {
-        num += (out.wasm[i][j] - out.cpu[i][j]) ** 2;
-        den += out.cpu[i][j] ** 2;
-      }
-      expect(Math.sqrt(num / den)).toBeLessThan(1e-4);
+      expect(relErr(out.wasm[i], out.cpu[i])).toBeLessThan(1e-4);
     }
   });
 });
