@@ -89,7 +89,7 @@ for (let round = 0; round < rounds; round++) {
       lrSchedule: { kind: 'constant', warmupSteps: 10 },
       maxGradNorm: 1,
       logEvery: 5,
-      outputDir: round === 0 ? outDir : undefined, // metrics.jsonl and charts: round 1
+      outputDir: round === 0 ? outDir : path.join(outDir, `round-${round + 1}`), // metrics.jsonl + checkpoints per round; charts: round 1
     },
   });
   await trainer.train(createProgressBar({ label: `dpo ${round + 1}/${rounds}` }));
@@ -98,6 +98,7 @@ for (let round = 0; round < rounds; round++) {
   if (reference !== base) reference.dispose();
 }
 await renderCharts(path.join(outDir, 'metrics.jsonl'), outDir);
+await policy.save(path.join(outDir, 'tuned')); // the final weights: loadDenoiser(`${outDir}/tuned`)
 
 // 3. evaluation on held-out prompts and seeds: same starting noise for base and tuned
 const r = compareModels(base, policy, bundle, { prompts: HELD_OUT_CAPTIONS, seedsPerPrompt: evalSeeds, seed: `${seed}/eval`, keepImages: true });
@@ -106,4 +107,4 @@ tf.dispose([r.images!.base, r.images!.tuned]);
 console.log(`held-out mean reward: base ${r.base.meanReward.toFixed(3)} → tuned ${r.tuned.meanReward.toFixed(3)}`);
 console.log(`colour+shape correct: ${(100 * r.base.bothAccuracy).toFixed(1)}% → ${(100 * r.tuned.bothAccuracy).toFixed(1)}%`);
 console.log(`tuned vs base: ${r.wins} wins, ${r.ties} ties, ${r.losses} losses (win rate ${(100 * r.winRate).toFixed(1)}%)`);
-console.log(`charts and samples in ${outDir}`);
+console.log(`charts, samples and the tuned weights (tuned/) in ${outDir}`);

@@ -178,7 +178,7 @@ export async function writeReport(dir: string, m: DemoMetrics, charts: readonly 
     '|---|---:|',
     ...Object.entries(m.timings).map(([k, v]) => `| ${k} | ${v.toFixed(1)} |`),
     '',
-    'metrics.json holds every number above; metrics.jsonl the training log; checkpoints/ the tuned weights (load with loadDenoiser).',
+    `metrics.json holds every number above; metrics.jsonl the training log${(m.pairs.rounds?.length ?? 1) > 1 ? ' of every round (steps counted on across rounds; rounds/round-N/ holds each later round\'s own log and checkpoints)' : ''}; tuned/ the final tuned weights (load with loadDenoiser); checkpoints/ the trainer checkpoints${(m.pairs.rounds?.length ?? 1) > 1 ? ' of round 1' : ''}.`,
     '',
   ].join('\n');
   await fs.writeFile(path.join(dir, 'report.md'), md);

@@ -85,6 +85,19 @@ export interface T2IDemoResult extends DemoMetrics {
 }
 
 /**
+ * Append a later round's training records to the run's metrics file, with steps counted on from
+ * the earlier rounds (`step + offset`) and the round number added.
+ */
+async function appendRoundMetrics(from: string, to: string, offset: number, round: number): Promise<void> {
+  const lines = (await fs.readFile(from, 'utf8')).split('\n').filter((l) => l.trim() !== '');
+  const out = lines.map((l) => {
+    const rec = JSON.parse(l) as Record<string, unknown>;
+    return JSON.stringify({ ...rec, step: (rec['step'] as number) + offset, round });
+  });
+  await fs.appendFile(to, out.map((l) => l + '\n').join(''));
+}
+
+/**
  * Run the text-to-image alignment demo end to end and write its report folder
  * (report.md, metrics.json, metrics.jsonl, samples-heldout.png, samples-train.png, pairs.png, charts).
  * @param options - see {@link T2IDemoOptions}.
@@ -160,6 +173,9 @@ export async function runT2IDemo(options: T2IDemoOptions = {}): Promise<T2IDemoR
       t = performance.now();
       roundRef?.dispose();
       roundRef = r > 0 && s.reference === 'round' ? bundle.unet.cloneFrozen() : undefined;
+      // round 1 logs and checkpoints into outDir itself, later rounds into rounds/round-N/
+      const roundDir = r === 0 ? outDir : path.join(outDir, 'rounds', `round-${r + 1}`);
+      if (r > 0) await fs.rm(path.join(roundDir, 'metrics.jsonl'), { force: true });
       const trainer = new PreferenceTrainer({
         policy: bundle.unet,
         reference: roundRef ?? base,
@@ -176,7 +192,7 @@ export async function runT2IDemo(options: T2IDemoOptions = {}): Promise<T2IDemoR
           lrSchedule: { kind: 'constant', warmupSteps: Math.min(10, Math.floor(s.steps / 5)) },
           maxGradNorm: 1,
           logEvery: Math.max(1, Math.floor(s.steps / 30)),
-          outputDir: r === 0 ? outDir : undefined,
+          outputDir: roundDir,
         },
       });
       log(`[demo] Diffusion-DPO${tag}: ${s.steps} steps, batch ${s.batchSize}, beta ${s.beta}, lr ${s.lr}`);
@@ -188,8 +204,13 @@ export async function runT2IDemo(options: T2IDemoOptions = {}): Promise<T2IDemoR
       };
       result = await trainer.train(onEvent);
       trainer.dispose();
+      // one training log for the whole run: later rounds' records follow round 1's, steps counted on
+      if (r > 0) await appendRoundMetrics(path.join(roundDir, 'metrics.jsonl'), path.join(outDir, 'metrics.jsonl'), r * s.steps, r + 1);
       timings['training'] += (performance.now() - t) / 1000;
     }
+    // the final policy, loadable with loadDenoiser (checkpoints/ holds round 1's)
+    await bundle.unet.save(path.join(outDir, 'tuned'));
+    files.push('tuned');
     if (!made || !result) throw new Error('unreachable: no round ran');
     const charts = (await renderCharts(path.join(outDir, 'metrics.jsonl'), outDir)).map((f) => path.basename(f));
     files.push('metrics.jsonl', ...charts);

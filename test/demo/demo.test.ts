@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerDemoCommand } from '../../src/cli/commands/demo.js';
 import { initEngine } from '../../src/core/engine.js';
 import type { DemoMetrics } from '../../src/demo/report.js';
+import { loadDenoiser } from '../../src/diffusion/load.js';
+import { readMetricsFile } from '../../src/train/metrics.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'prefkit-demo-'));
 beforeAll(async () => {
@@ -75,5 +77,19 @@ describe('prefkit demo --quick', () => {
     expect(md).toContain('tuned in 2 on-policy rounds');
     expect(md).toContain(`gave ${r1.count}, ${r2.count} preference pairs in rounds 1 to 2`);
     expect(md).toContain('trained 4 steps per round, with the base model as the reference in round 1 and a frozen copy of the policy at the round start after that');
+    // one training log over both rounds, steps counted on
+    const recs = (await readMetricsFile(path.join(out, 'metrics.jsonl'))).filter((r) => r.type === 'step');
+    const steps = recs.map((r) => r.step);
+    expect(steps).toEqual([...steps].sort((a, b) => a - b));
+    expect(Math.max(...steps)).toBe(8);
+    expect(recs.filter((r) => (r as Record<string, unknown>)['round'] === 2).length).toBeGreaterThan(0);
+    // tuned/ holds the final policy: the same weights as round 2's last checkpoint, not round 1's
+    const tuned = await loadDenoiser(path.join(out, 'tuned'));
+    const last = await loadDenoiser(path.join(out, 'rounds', 'round-2', 'checkpoints', 'step-000004'));
+    const first = await loadDenoiser(path.join(out, 'checkpoints', 'step-000004'));
+    const flat = (d: typeof tuned) => tf.tidy(() => Array.from(tf.concat(d.trainableVariables.map((v) => tf.reshape(v, [-1]))).dataSync()));
+    expect(flat(tuned)).toEqual(flat(last));
+    expect(flat(tuned)).not.toEqual(flat(first));
+    for (const d of [tuned, last, first]) d.dispose();
   }, 240_000);
 });
