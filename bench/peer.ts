@@ -6,9 +6,11 @@
  * spec and thread count, with the ratio.
  *
  *   npm run bench:peer -- [--steps 30] [--warmup 5] [--threads N] [--no-torch] [--install-torch]
- *                         [--profile] [--json FILE] [--dp]
+ *                         [--profile] [--json FILE] [--dp] [--repeat N]
  *
  * --profile   per-kernel breakdown (tf.profile) of one step
+ * --repeat N  N interleaved rounds of (PyTorch, prefkit) in one run; prints every round's ratio
+ *             and their median (the machine's speed drifts by ±10 % between runs)
  * --dp        also measure two single-threaded processes on B/2 each, side by side (the
  *             data-parallel alternative to one 2-thread engine; gradient exchange not included)
  * --install-torch  apt-get install python3-torch when `import torch` fails (needs root)
@@ -36,13 +38,14 @@ interface Args {
   profile: boolean;
   json?: string;
   dp: boolean;
+  repeat: number;
   child: boolean;
   B: number;
 }
 
 function parseArgs(argv: string[]): Args {
   const cores = os.availableParallelism?.() ?? os.cpus().length;
-  const a: Args = { steps: 30, warmup: 5, threads: cores, torch: true, installTorch: false, profile: false, dp: false, child: false, B: FULL_SPEC.B };
+  const a: Args = { steps: 30, warmup: 5, threads: cores, torch: true, installTorch: false, profile: false, dp: false, repeat: 1, child: false, B: FULL_SPEC.B };
   for (let i = 0; i < argv.length; i++) {
     const s = argv[i];
     const num = () => Number(argv[++i]);
@@ -54,11 +57,13 @@ function parseArgs(argv: string[]): Args {
     else if (s === '--install-torch') a.installTorch = true;
     else if (s === '--profile') a.profile = true;
     else if (s === '--dp') a.dp = true;
+    else if (s === '--repeat') a.repeat = num();
     else if (s === '--child') a.child = true;
     else if (s === '--json') a.json = argv[++i];
     else if (s === '--') continue;
     else throw new Error(`Unknown argument ${s}. See the header of bench/peer.ts.`);
   }
+  if (!Number.isInteger(a.repeat) || a.repeat < 1) throw new Error(`--repeat must be a positive integer, got ${a.repeat}.`);
   return a;
 }
 
@@ -262,9 +267,14 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(await runPrefkit({ ...a, profile: false })));
     return;
   }
-  // torch first, while this process is still idle (each side gets the whole machine)
-  const torch = a.torch ? runTorch(a) : 'skipped (--no-torch)';
-  const pk = await runPrefkit(a);
+  // torch first, while this process is still idle (each side gets the whole machine); with
+  // --repeat the two alternate, and the table below shows the last round
+  const rounds: { torch: TorchResult | string; pk: PrefkitResult }[] = [];
+  for (let r = 0; r < a.repeat; r++) {
+    const t = a.torch ? runTorch(a) : 'skipped (--no-torch)';
+    rounds.push({ torch: t, pk: await runPrefkit({ ...a, profile: a.profile && r === a.repeat - 1 }) });
+  }
+  const { torch, pk } = rounds[rounds.length - 1];
   const dp = a.dp ? await runDataParallel(a) : undefined;
   const rows: string[] = [];
   rows.push(`| engine | threads | ms/step (median) | min | policy fwd | backward | reference fwd | optimizer | other | ÷ PyTorch |`);
@@ -285,11 +295,21 @@ async function main(): Promise<void> {
   );
   console.log(`prefkit: tensors per step ${pk.leak_free ? 'flat' : 'NOT flat'} (${pk.numTensors.at(-1)}), mean loss over warm-up ${pk.first_loss.toFixed(4)}, over timed steps ${pk.last_loss.toFixed(4)}${pk.notes.length ? '; engine notes: ' + pk.notes.join('; ') : ''}`);
   if (Number.isFinite(tms)) console.log(`ratio prefkit / PyTorch: ${(pk.ms_step / tms).toFixed(2)}x (target <= 2.0)`);
+  if (rounds.length > 1) {
+    const col = (f: (x: (typeof rounds)[number]) => number) => rounds.map(f);
+    const pks = col((x) => x.pk.ms_step);
+    const tts = col((x) => (typeof x.torch === 'string' ? NaN : x.torch.ms_step));
+    const ratios = pks.map((x, i) => x / tts[i]);
+    console.log(
+      `over ${rounds.length} interleaved rounds: prefkit ${pks.map(fmt).join(' / ')} ms, PyTorch ${tts.map(fmt).join(' / ')} ms` +
+        (ratios.every(Number.isFinite) ? `, ratio ${ratios.map((x) => x.toFixed(2)).join(' / ')} (median ${median(ratios).toFixed(2)}x)` : ''),
+    );
+  }
   if (pk.profile) {
     console.log('\n| kernel | calls | ms | % |\n|---|---|---|---|');
     for (const e of pk.profile.slice(0, 20)) console.log(`| ${e.kernel} | ${e.calls} | ${e.ms.toFixed(2)} | ${e.pct.toFixed(1)} |`);
   }
-  if (a.json) fs.writeFileSync(a.json, JSON.stringify({ prefkit: pk, torch, dp }, null, 1));
+  if (a.json) fs.writeFileSync(a.json, JSON.stringify({ prefkit: pk, torch, dp, rounds: rounds.length > 1 ? rounds : undefined }, null, 1));
 }
 
 await main();
