@@ -117,18 +117,18 @@ function intro(m: DemoMetrics): string {
   const model = 'The bundled tiny model (TinyUNet on 8x8x4 latents of a patch autoencoder, prompts through a bag-of-words text encoder)';
   const train = `(batch ${s['batchSize']}, lr ${s['lr']}) on ${m.engine.backend} with ${m.engine.threads} thread(s).`;
   const nPrompts = (s['trainPrompts'] as string[]).length;
+  const judged = `the programmatic reward judge (colour and shape from pixels, plus quality) ranked each group of ${s['samplesPerGroup']} samples, and best vs worst gave`;
   if (rounds.length > 1) {
     const ref = s['reference'] === 'base' ? 'the base model' : 'a frozen copy of the policy at the round start';
     return (
       `${model} was tuned in ${rounds.length} on-policy rounds. Each round sampled the current model ${m.pairs.samples} times on ${nPrompts} training prompts; ` +
-      `the programmatic reward judge (colour and shape from pixels, plus quality) ranked each group of ${s['samplesPerGroup']} samples, and best vs worst gave ` +
-      `${rounds.map((r) => r.count).join(', ')} preference pairs in rounds 1 to ${rounds.length} (mean sample reward ${rounds.map((r) => r.meanSampleReward.toFixed(3)).join(', ')}; groups dropped: ${drop}). ` +
+      `${judged} ${rounds.map((r) => r.count).join(', ')} preference pairs in rounds 1 to ${rounds.length} (mean sample reward ${rounds.map((r) => r.meanSampleReward.toFixed(3)).join(', ')}; groups dropped: ${drop}). ` +
       `Diffusion-DPO (β = ${s['beta']}) then trained ${m.training.steps} steps per round, with the base model as the reference in round 1 and ${ref} after that ${train}`
     );
   }
   return (
     `${model} was sampled ${m.pairs.samples} times on ${nPrompts} training prompts; ` +
-    `the programmatic reward judge (colour and shape from pixels, plus quality) ranked each group of ${s['samplesPerGroup']} samples, and best vs worst gave ${m.pairs.count} preference pairs ` +
+    `${judged} ${m.pairs.count} preference pairs ` +
     `(${m.pairs.dropped} groups dropped: ${drop}). Diffusion-DPO (β = ${s['beta']}) then trained the model for ${m.training.steps} steps ${train}`
   );
 }

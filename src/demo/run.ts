@@ -14,6 +14,7 @@ import { getLoss } from '../losses/registry.js';
 import { renderCharts } from '../train/charts.js';
 import type { TrainerEventHandler } from '../train/events.js';
 import { PreferenceTrainer } from '../train/loop.js';
+import { readMetricsFile } from '../train/metrics.js';
 import type { TrainerLoss } from '../train/types.js';
 import type { Denoiser } from '../diffusion/denoiser.js';
 import { disposeDemoBundle, loadDemoBundle } from './bundle.js';
@@ -89,12 +90,8 @@ export interface T2IDemoResult extends DemoMetrics {
  * the earlier rounds (`step + offset`) and the round number added.
  */
 async function appendRoundMetrics(from: string, to: string, offset: number, round: number): Promise<void> {
-  const lines = (await fs.readFile(from, 'utf8')).split('\n').filter((l) => l.trim() !== '');
-  const out = lines.map((l) => {
-    const rec = JSON.parse(l) as Record<string, unknown>;
-    return JSON.stringify({ ...rec, step: (rec['step'] as number) + offset, round });
-  });
-  await fs.appendFile(to, out.map((l) => l + '\n').join(''));
+  const recs = await readMetricsFile(from);
+  await fs.appendFile(to, recs.map((r) => JSON.stringify({ ...r, step: r.step + offset, round }) + '\n').join(''));
 }
 
 /**
@@ -133,7 +130,9 @@ export async function runT2IDemo(options: T2IDemoOptions = {}): Promise<T2IDemoR
   const engine = await initEngine({ backend: o.backend });
   const outDir = path.resolve(o.outDir);
   await fs.mkdir(outDir, { recursive: true });
+  // this run's logs replace an earlier run's (rounds/ is the demo's own folder of later-round logs)
   await fs.rm(path.join(outDir, 'metrics.jsonl'), { force: true });
+  await fs.rm(path.join(outDir, 'rounds'), { recursive: true, force: true });
 
   let t = performance.now();
   const bundle = await loadDemoBundle(o.bundleDir);
@@ -175,7 +174,6 @@ export async function runT2IDemo(options: T2IDemoOptions = {}): Promise<T2IDemoR
       roundRef = r > 0 && s.reference === 'round' ? bundle.unet.cloneFrozen() : undefined;
       // round 1 logs and checkpoints into outDir itself, later rounds into rounds/round-N/
       const roundDir = r === 0 ? outDir : path.join(outDir, 'rounds', `round-${r + 1}`);
-      if (r > 0) await fs.rm(path.join(roundDir, 'metrics.jsonl'), { force: true });
       const trainer = new PreferenceTrainer({
         policy: bundle.unet,
         reference: roundRef ?? base,

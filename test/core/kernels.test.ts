@@ -8,6 +8,7 @@ import { initEngine } from '../../src/core/engine.js';
 import { createRng } from '../../src/core/random.js';
 import { expectNoLeakedTensors } from '../helpers/memory.js';
 import { relErr } from '../helpers/numeric.js';
+import { pooledReduceView } from '../../src/core/kernels/fast-ops.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 type Inputs = Record<string, { values: Float32Array | Int32Array; shape: number[]; dtype?: 'float32' | 'int32' }>;
@@ -356,19 +357,21 @@ describe('Identity (wasm): shared data, reference-counted', () => {
 });
 
 describe('Sum / Mean over leading or middle axes (wasm, average pooling) vs cpu', () => {
+  // view: the [outer, R, inner] pooling view, or null where the stock kernel runs
   const cases = [
-    { shape: [8, 16, 16, 32], axis: [0, 1, 2], keepDims: false }, // a conv's bias gradient
-    { shape: [8, 16, 16, 32], axis: [1, 2], keepDims: false }, // spatial sums per sample
-    { shape: [8, 16, 16, 32], axis: [2, 1], keepDims: true }, // unsorted axes, kept dims
-    { shape: [6, 5, 7], axis: [0], keepDims: false },
-    { shape: [3, 4, 5, 6, 2], axis: [1, 2, 3], keepDims: true },
-    { shape: [2048, 3], axis: [-2], keepDims: false }, // negative axis
-    { shape: [4, 5, 6], axis: [0, 2], keepDims: false }, // not contiguous: stock kernel
-    { shape: [4, 5, 6], axis: [1, 2], keepDims: false }, // innermost: stock kernel
-    { shape: [1, 5, 6], axis: [0], keepDims: false }, // one-element block: stock kernel
+    { shape: [8, 16, 16, 32], axis: [0, 1, 2], keepDims: false, view: [1, 2048, 32] }, // a conv's bias gradient
+    { shape: [8, 16, 16, 32], axis: [1, 2], keepDims: false, view: [8, 256, 32] }, // spatial sums per sample
+    { shape: [8, 16, 16, 32], axis: [2, 1], keepDims: true, view: [8, 256, 32] }, // unsorted axes, kept dims
+    { shape: [6, 5, 7], axis: [0], keepDims: false, view: [1, 6, 35] },
+    { shape: [3, 4, 5, 6, 2], axis: [1, 2, 3], keepDims: true, view: [3, 120, 2] },
+    { shape: [2048, 3], axis: [-2], keepDims: false, view: [1, 2048, 3] }, // negative axis
+    { shape: [4, 5, 6], axis: [0, 2], keepDims: false, view: null }, // not contiguous: stock kernel
+    { shape: [4, 5, 6], axis: [1, 2], keepDims: false, view: null }, // innermost: stock kernel
+    { shape: [1, 5, 6], axis: [0], keepDims: false, view: null }, // one-element block: stock kernel
   ];
   for (const name of ['Sum', 'Mean'] as const) {
-    it.each(cases)(`${name} $shape over $axis keepDims=$keepDims`, async ({ shape, axis, keepDims }) => {
+    it.each(cases)(`${name} $shape over $axis keepDims=$keepDims`, async ({ shape, axis, keepDims, view }) => {
+      expect(pooledReduceView(shape, axis)).toEqual(view);
       const x = randn(shape);
       const cpu = await runOn('cpu', name, { x }, { axis, keepDims });
       const wasm = await runOn('wasm', name, { x }, { axis, keepDims });

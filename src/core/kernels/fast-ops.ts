@@ -192,6 +192,25 @@ export function makeIdentity() {
 }
 
 /**
+ * The `[outer, R, inner]` view under which a reduction of `shape` over `axes` is one average pooling
+ * (see {@link makePooledReduce}), or null when the stock kernel should run: the reduced axes are not
+ * one contiguous block, the block includes the last axis, or it has a single element.
+ * @param shape - the input shape. @param axes - reduction axes (any order, negative allowed).
+ */
+export function pooledReduceView(shape: readonly number[], axes: number | number[]): [number, number, number] | null {
+  const rank = shape.length;
+  if (rank < 2) return null;
+  const ax = [...new Set(tf.util.parseAxisParam(axes, [...shape]))].sort((p, q) => p - q);
+  if (ax.length === 0) return null;
+  const first = ax[0];
+  const last = ax[ax.length - 1];
+  if (last - first + 1 !== ax.length || last === rank - 1) return null;
+  const prod = (from: number, to: number) => shape.slice(from, to).reduce((p, q) => p * q, 1);
+  const view: [number, number, number] = [prod(0, first), prod(first, last + 1), prod(last + 1, rank)];
+  return view[1] <= 1 || view[0] === 0 || view[2] === 0 ? null : view;
+}
+
+/**
  * kernelFunc of `Sum` / `Mean` for wasm: a float32 reduction over a contiguous block of axes that
  * leaves at least one axis after it (the bias gradient of a conv, `Σ_{n,h,w} dy`, and the spatial
  * sums of channels-last activations) runs as one XNNPACK average pooling over a `[outer, R, 1,
@@ -204,19 +223,13 @@ export function makePooledReduce(kernelName: 'Sum' | 'Mean') {
   const stock = kernelOf(kernelName, 'wasm');
   return function pooledReduce(args: KernelArgs): TensorInfo {
     const x = args.inputs.x as TensorInfo;
-    const rank = x.shape.length;
-    if (x.dtype !== 'float32' || rank < 2) return stock(args);
-    const axes = [...new Set(tf.util.parseAxisParam(args.attrs?.axis as number | number[], x.shape))].sort((p, q) => p - q);
-    const first = axes[0];
-    const last = axes[axes.length - 1];
-    if (axes.length === 0 || last - first + 1 !== axes.length || last === rank - 1) return stock(args);
-    const prod = (from: number, to: number) => x.shape.slice(from, to).reduce((p, q) => p * q, 1);
-    const outer = prod(0, first);
-    const R = prod(first, last + 1);
-    const inner = prod(last + 1, rank);
-    if (R <= 1 || inner === 0 || outer === 0) return stock(args);
+    const axis = args.attrs?.axis as number | number[];
+    const view = x.dtype === 'float32' ? pooledReduceView(x.shape, axis) : null;
+    if (!view) return stock(args);
+    const [outer, R, inner] = view;
+    const reduced = new Set(tf.util.parseAxisParam(axis, x.shape));
     const keepDims = Boolean(args.attrs?.keepDims);
-    const outShape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d)).filter((d, i) => keepDims || !axes.includes(i));
+    const outShape = x.shape.map((d, i) => (reduced.has(i) ? 1 : d)).filter((d, i) => keepDims || !reduced.has(i));
     const s = new Scratch(args.backend as KernelBackend, 'wasm');
     try {
       const v = s.reshape(x, [outer, R, 1, inner]);
